@@ -1,0 +1,271 @@
+"""The ``fcocr`` command: run the real handlers on a laptop, against a local directory.
+
+    fcocr process PATH...            recognize files (or every document under directories); results land beside them
+    fcocr demo [--out DIR]           copy the shipped samples to DIR and process them
+    fcocr invoke ocr-upload --event FILE [--root DIR]
+                                     run functions/ocr_upload's handler on a console test event
+    fcocr check                      validate the environment and routes, as a cold start would
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from .errors import FcocrError
+from .events import oss_event
+from .pipeline import App, Report, handle_oss_event
+from .results import is_result_key
+from .runtime import LocalContext
+
+# What an OSS trigger would fire on (template.yml uses the same list); explicit file arguments ignore it.
+DOCUMENT_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pdf")
+
+
+class Progress:
+    """A one-line progress bar on a terminal (rate, ETA); sparse plain lines otherwise."""
+
+    def __init__(self, total: int, stream=sys.stderr) -> None:
+        self.total, self.done, self.stream = total, 0, stream
+        self.started = time.monotonic()
+        self.tty = stream.isatty()
+        self._last_plain = -1
+
+    def advance(self) -> None:
+        self.done += 1
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        rate = self.done / elapsed
+        eta = (self.total - self.done) / rate if rate else 0.0
+        if self.tty:
+            width = 28
+            filled = int(width * self.done / max(self.total, 1))
+            bar = "#" * filled + "-" * (width - filled)
+            self.stream.write(f"\r[{bar}] {self.done}/{self.total} {rate:.2f}/s ETA {eta:.0f}s ")
+            if self.done == self.total:
+                self.stream.write("\n")
+        else:
+            decile = 10 * self.done // max(self.total, 1)
+            if decile != self._last_plain or self.done == self.total:
+                self._last_plain = decile
+                self.stream.write(f"progress {self.done}/{self.total} {rate:.2f}/s ETA {eta:.0f}s\n")
+        self.stream.flush()
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalUpload:
+    root: Path
+    bucket: str
+    key: str
+
+    @property
+    def path(self) -> Path:
+        return self.root / self.bucket / self.key
+
+
+def collect(paths: Iterable[str], suffix: str) -> list[LocalUpload]:
+    """Each file becomes an upload into a local bucket: a directory argument is the bucket, its files the keys."""
+    uploads: list[LocalUpload] = []
+    for raw in paths:
+        path = Path(raw).resolve()
+        if path.is_dir():
+            for file in sorted(p for p in path.rglob("*") if p.is_file()):
+                name = file.name
+                if (name.lower().endswith(DOCUMENT_SUFFIXES) and not is_result_key(name, suffix)
+                        and not name.startswith(".")):
+                    uploads.append(LocalUpload(path.parent, path.name, file.relative_to(path).as_posix()))
+        elif path.is_file():
+            uploads.append(LocalUpload(path.parent.parent, path.parent.name, path.name))
+        else:
+            raise SystemExit(f"fcocr: {raw}: no such file or directory")
+    return uploads
+
+
+def _run_one(application: App, upload: LocalUpload) -> Report:
+    size = upload.path.stat().st_size
+    event = {"events": [oss_event(upload.bucket, upload.key, size=size)]}
+    try:
+        result = handle_oss_event(json.dumps(event).encode("utf-8"), LocalContext(), application)
+        return Report(**result["records"][0])
+    except FcocrError as exc:  # a transient fault that FC would retry: report it, go on with the rest
+        return Report(upload.bucket, upload.key, "failed", reason=exc.message, error_code=exc.code)
+
+
+def process_paths(paths: Sequence[str], *, workers: int = 1, recognizer: str | None = None,
+                  routes: str | None = None, out=sys.stdout) -> list[tuple[LocalUpload, Report]]:
+    application = App.from_env()
+    if routes:
+        application = App(application.settings, _router(routes))
+    if recognizer:
+        application = App(application.settings, _router(json.dumps({"routes": [{"match": "**", "recognizer": recognizer}]})))
+    uploads = collect(paths, application.settings.result_suffix)
+    if not uploads:
+        print("fcocr: nothing to process (directories are searched for " + " ".join(DOCUMENT_SUFFIXES) + ")", file=out)
+        return []
+    workers = max(1, workers)
+    _share_cores(workers, application)
+    progress = Progress(len(uploads))
+    done: list[tuple[LocalUpload, Report]] = []
+
+    def run(upload: LocalUpload) -> tuple[LocalUpload, Report]:
+        settings = dataclasses.replace(application.settings, local_root=str(upload.root))
+        report = _run_one(App(settings, application.router), upload)
+        return upload, report
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for item in pool.map(run, uploads):
+            done.append(item)
+            progress.advance()
+    print_summary(done, out)
+    return done
+
+
+def _share_cores(workers: int, application: App) -> None:
+    """Give each worker its share of the cores (1 each when there are as many workers as cores)."""
+    from .recognizers import local
+
+    threads = application.settings.ocr_threads
+    if threads == 0 and workers > 1:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+    local.PROVIDER.threads = threads
+
+
+def _router(spec: str):
+    from .routing import Router
+
+    return Router.load(spec)
+
+
+def print_summary(done: list[tuple[LocalUpload, Report]], out=sys.stdout) -> None:
+    rows = [("document", "status", "recognizer", "lines", "seconds", "note")]
+    counts: dict[str, int] = {}
+    for upload, report in done:
+        counts[report.status] = counts.get(report.status, 0) + 1
+        lines = ""
+        if report.result_key and report.status == "succeeded":
+            try:
+                doc = json.loads((upload.root / upload.bucket / report.result_key).read_text("utf-8"))
+                lines = str(len(doc.get("lines") or []))
+            except (OSError, ValueError):
+                lines = "?"
+        note = f"{report.error_code}: {report.reason}" if report.error_code else report.reason
+        rows.append((f"{upload.bucket}/{upload.key}", report.status, report.recognizer or "-", lines,
+                     f"{report.duration_ms / 1000:.2f}", note[:80]))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1], file=out)
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    print(f"\n{len(done)} documents: {summary}", file=out)
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    done = process_paths(args.paths, workers=args.workers, recognizer=args.recognizer, routes=args.routes)
+    return 1 if any(r.status == "failed" for _, r in done) and args.strict else 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    out_dir = Path(args.out).resolve() / "samples"
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    samples = resources.files("fcocr").joinpath("samples")
+    for entry in samples.iterdir():
+        if entry.name.lower().endswith(DOCUMENT_SUFFIXES):
+            (out_dir / entry.name).write_bytes(entry.read_bytes())
+    print(f"fcocr demo: the real ocr_upload handler, offline, over the samples copied to {out_dir}\n")
+    done = process_paths([str(out_dir)], workers=args.workers)
+    for upload, report in done:
+        if report.status != "succeeded" or not report.result_key:
+            continue
+        doc = json.loads((upload.root / upload.bucket / report.result_key).read_text("utf-8"))
+        print(f"\n== {report.result_key}  ({len(doc['lines'])} lines, {doc['durationMs']} ms)")
+        for line in doc["lines"][: args.lines]:
+            print(f"  {line['confidence']:6.2f}  {line['text']}")
+        if len(doc["lines"]) > args.lines:
+            print(f"  ... {len(doc['lines']) - args.lines} more lines in the file")
+    failed = [r for _, r in done if r.status != "succeeded"]
+    return 1 if failed else 0
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    if args.function != "ocr-upload":
+        raise SystemExit(f"fcocr: unknown function {args.function!r} (available: ocr-upload)")
+    if args.root:
+        os.environ["FCOCR_LOCAL_ROOT"] = str(Path(args.root).resolve())
+    if not os.environ.get("FCOCR_LOCAL_ROOT"):
+        raise SystemExit("fcocr invoke: set FCOCR_LOCAL_ROOT or pass --root DIR (bucket B is DIR/B)")
+    event = Path(args.event).read_bytes()
+    application = App.from_env()
+    try:
+        result = handle_oss_event(event, LocalContext(), application)
+    except FcocrError as exc:
+        print(f"handler raised {exc.code}: {exc.message} (FC would retry this invocation)", file=sys.stderr)
+        return 2
+    root = Path(application.settings.local_root or ".")
+    for record in result["records"]:
+        print(f"{record['status']:>9}  {record['bucket']}/{record['key']}  {record.get('reason', '')}".rstrip())
+        if record.get("result_key"):
+            path = root / record["bucket"] / record["result_key"]
+            print(f"  wrote {path}")
+            if args.show:
+                print(path.read_text("utf-8"))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    application = App.from_env()
+    print(f"settings ok; {len(application.router.routes)} routes from {application.router.source}:")
+    for route in application.router.routes:
+        print(f"  {route.match:<30} -> {route.recognizer} {json.dumps(route.options, ensure_ascii=False)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fcocr", description="Serverless OCR for Alibaba Cloud Function Compute.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("process", help="recognize local files; results land beside them")
+    p.add_argument("paths", nargs="+", help="files, or directories (searched for documents)")
+    p.add_argument("--workers", type=int, default=1, help="documents in parallel (cores are shared between them)")
+    p.add_argument("--recognizer", help="use this recognizer for every file instead of the routes")
+    p.add_argument("--routes", help="routes file or inline JSON (default: FCOCR_ROUTES, else the shipped routes.yml)")
+    p.add_argument("--strict", action="store_true", help="exit 1 if any document failed")
+    p.set_defaults(func=cmd_process)
+
+    p = sub.add_parser("demo", help="process the shipped sample documents, offline")
+    p.add_argument("--out", default="demo-out", help="where to copy the samples (default ./demo-out)")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--lines", type=int, default=12, help="lines to show per document")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("invoke", help="run a function's real handler on a console test event")
+    p.add_argument("function", help="ocr-upload")
+    p.add_argument("--event", required=True, help="event JSON file (see events/)")
+    p.add_argument("--root", help="local bucket root (default: FCOCR_LOCAL_ROOT)")
+    p.add_argument("--show", action="store_true", help="print each result document")
+    p.set_defaults(func=cmd_invoke)
+
+    p = sub.add_parser("check", help="validate settings and routes as a cold start would")
+    p.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except FcocrError as exc:
+        print(f"fcocr: {exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

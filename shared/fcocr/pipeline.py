@@ -1,0 +1,211 @@
+"""The upload flow: an OSS record becomes a result document beside its object.
+
+    guard      an event we ignore? a result object?              -> skip, log
+    storage    open_storage(bucket)                               OSS via oss2 | local directory
+    locate     head(key), once more percent-decoded if not found
+    idempotent a final result for this ETag already?              -> skip (never pay twice)
+    route      router.route_for(key, metadata)                    -> recognizer + options
+    recognize  provider.recognize(capability, job, options)       -> Outcome (lines, fields, raw | task)
+    write      ResultWriter.write(ResultDocument)                 atomic, the one writer
+
+Permanent failures become ``failed`` documents and the handler returns normally, so FC does
+not retry them. Transient ones are recorded as ``failed`` with ``retryable: true`` (so the
+upload is never left without a document) and then raised, so FC's async retry runs; the
+retry does not treat that document as final.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from . import imaging, logs
+from .config import Settings
+from .errors import FcocrError, ObjectNotFound, TransientError
+from .events import RESOLVE_SYMLINK, Upload, parse_oss_event
+from .imaging import Document
+from .recognizers import Capability, capability
+from .results import ResultDocument, ResultWriter, SourceRef, is_final_for, is_result_key, utc_now
+from .routing import Router
+from .runtime import Runtime
+from .storage import RESULT_MARK, ObjectInfo, Storage, open_storage
+
+
+@dataclass
+class App:
+    """What a process builds once, at start-up: validated settings and routes."""
+
+    settings: Settings
+    router: Router
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "App":
+        settings = Settings.from_env(env)
+        logs.configure(settings.log_level)
+        return cls(settings, Router.load(settings.routes))
+
+
+_APP: App | None = None
+_APP_LOCK = threading.Lock()
+
+
+def app() -> App:
+    """The process-wide App, built on first use (FC's cold start) and reused while warm."""
+    global _APP
+    with _APP_LOCK:
+        if _APP is None:
+            _APP = App.from_env()
+        return _APP
+
+
+def reset_app() -> None:
+    """Forget the cached App (the environment changed: tests, the CLI)."""
+    global _APP
+    with _APP_LOCK:
+        _APP = None
+
+
+@dataclass
+class Job:
+    """One object to recognize, as a recognizer sees it: where it is, and how to get its content."""
+
+    source: SourceRef  # the key the result sits beside
+    content_key: str  # where the bytes are (differs for a symlink)
+    info: ObjectInfo
+    storage: Storage
+    runtime: Runtime
+    settings: Settings
+
+    def document(self, capability: Capability) -> Document:
+        """The content, read once and checked against the capability's limits and ours."""
+        limit = min(self.settings.max_bytes, capability.limits.max_bytes or self.settings.max_bytes)
+        if self.info.size > limit:  # refuse before downloading 1 GB to say so
+            raise imaging.InputError(f"the object is {self.info.size} bytes, over the {limit}-byte limit",
+                                     code="InputTooLarge")
+        data = self.storage.read(self.content_key, limit)
+        return imaging.inspect(data, capability.limits, max_bytes=limit, max_pixels=self.settings.max_pixels,
+                               max_pages=self.settings.max_pages, pdf_dpi=self.settings.pdf_dpi)
+
+    def presigned_url(self, expires_seconds: int) -> str:
+        return self.storage.presign_get(self.content_key, expires_seconds)
+
+
+@dataclass
+class Report:
+    """What happened to one record: for the handler's return value, the CLI table and logs."""
+
+    bucket: str
+    key: str
+    status: str  # succeeded | failed | pending | skipped
+    reason: str = ""
+    recognizer: str | None = None
+    result_key: str | None = None
+    duration_ms: int = 0
+    error_code: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v not in (None, "")}
+
+
+def _locate(storage: Storage, key: str) -> tuple[str, ObjectInfo]:
+    """HEAD the key as given; if absent and it has '%', once more percent-decoded ('+' stays '+')."""
+    try:
+        return key, storage.head(key)
+    except ObjectNotFound:
+        decoded = unquote(key)
+        if "%" not in key or decoded == key:
+            raise
+        return decoded, storage.head(decoded)
+
+
+def process(upload: Upload, runtime: Runtime, application: App | None = None) -> Report:
+    """Process one OSS record to the end: a result document, or a logged reason to skip."""
+    application = application or app()
+    settings = application.settings
+    base = dict(bucket=upload.bucket, key=upload.key)
+
+    def skip(reason: str) -> Report:
+        logs.log(logging.INFO, "skipped", requestId=runtime.request_id, reason=reason, eventName=upload.event_name, **base)
+        return Report(status="skipped", reason=reason, **base)
+
+    if upload.action is None:
+        return skip(f"event {upload.event_name} is not one fcocr acts on")
+    if is_result_key(upload.key, settings.result_suffix):
+        return skip("the object is an fcocr result (recursion guard)")
+
+    storage = open_storage(upload.bucket, runtime, settings, upload.region)
+    writer = ResultWriter(storage, settings.result_suffix)
+    started_at, t0 = utc_now(), time.monotonic()
+    key = upload.key
+    recognizer: str | None = None
+    options: dict[str, Any] = {}
+    route: dict[str, Any] | None = None
+    source = SourceRef(upload.bucket, key, upload.etag, upload.size)
+    try:
+        key, info = _locate(storage, upload.key)
+        content_key = key
+        if upload.action == RESOLVE_SYMLINK:
+            content_key = storage.symlink_target(key)
+            info = storage.head(content_key)
+        source = SourceRef(upload.bucket, key, info.etag, info.size)
+        if is_result_key(content_key, settings.result_suffix) or info.metadata.get(RESULT_MARK[0]) == RESULT_MARK[1]:
+            return skip("the object is an fcocr result (recursion guard)")
+        if is_final_for(writer.read(key), info.etag):
+            return skip("a final result already exists for this ETag")
+        decision = application.router.route_for(key, info.metadata)
+        recognizer, options, route = decision.recognizer, decision.options, decision.describe()
+        provider, cap = capability(recognizer)
+        job = Job(source, content_key, info, storage, runtime, settings)
+        outcome = provider.recognize(cap, job, options, runtime)
+        error: FcocrError | None = None
+    except FcocrError as exc:
+        error = exc
+    except Exception as exc:  # a bug or an unforeseen library error: record it, then let FC retry
+        error = TransientError(f"unexpected {type(exc).__name__}: {exc}", code="InternalError")
+        error.__cause__ = exc
+
+    common = dict(source=source, recognizer=recognizer, options=options, route=route, started_at=started_at,
+                  finished_at=utc_now(), duration_ms=round((time.monotonic() - t0) * 1000),
+                  request_id=runtime.request_id)
+    doc = ResultDocument.from_error(error, **common) if error else ResultDocument.from_outcome(outcome, **common)
+    report = Report(bucket=upload.bucket, key=source.key, status=doc.status, recognizer=recognizer,
+                    duration_ms=doc.duration_ms, error_code=error.code if error else None,
+                    reason=error.message if error else "")
+    vendor_request_id = (doc.outcome.vendor_request_id if doc.outcome else None) or (doc.error or {}).get("vendorRequestId")
+    fields = dict(requestId=runtime.request_id, bucket=upload.bucket, key=source.key, recognizer=recognizer,
+                  durationMs=doc.duration_ms, errorCode=report.error_code, vendorRequestId=vendor_request_id)
+    try:
+        report.result_key = writer.write(doc)
+    except FcocrError as write_error:
+        # No document could be written: raise, so FC retries and finally hands the event to OnFailure.
+        logs.log(logging.ERROR, "result not written", status=doc.status, writeError=write_error.code, **fields)
+        raise write_error from None
+    logs.log(logging.WARNING if error else logging.INFO, "document", status=doc.status, **fields)
+    if error is not None and error.retryable:
+        raise error
+    return report
+
+
+def handle_oss_event(event: bytes | str | dict, context: Any = None, application: App | None = None) -> dict[str, Any]:
+    """The ocr_upload function: every record of the event, then one transient error re-raised if any."""
+    application = application or app()
+    runtime = Runtime.from_context(context)
+    uploads = parse_oss_event(event)
+    reports: list[Report] = []
+    transient: list[FcocrError] = []
+    for upload in uploads:
+        try:
+            reports.append(process(upload, runtime, application))
+        except FcocrError as exc:
+            # Finish the other records first; the retry skips whatever is already final.
+            reports.append(Report(upload.bucket, upload.key, "retry", reason=exc.message, error_code=exc.code))
+            transient.append(exc)
+    if transient:
+        raise transient[0]
+    return {"requestId": runtime.request_id, "records": [r.to_json() for r in reports]}
+
+

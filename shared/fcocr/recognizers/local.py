@@ -1,0 +1,144 @@
+"""``local.text``: the embedded offline engine (RapidOCR 3.10 on onnxruntime).
+
+Only the default small models shipped inside the rapidocr wheel are used: any other model
+choice makes rapidocr download at start, which fails on a machine without internet (and
+would on FC without a NAT). The engine loads once per process and is reused; several
+threads may share it (onnxruntime sessions are thread-safe), each call pinned to the
+configured intra-op thread count.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from ..errors import ConfigError, PermanentError
+from ..results import Line, Outcome
+from . import IMAGE_FORMATS, Capability, Limits, OptionSpec
+
+ENGINE_NAME = "rapidocr"
+
+TEXT = Capability(
+    id="local.text",
+    title="Offline general text recognition (RapidOCR, PP-OCR small models, Chinese + English)",
+    limits=Limits(formats=IMAGE_FORMATS | {"pdf"}),
+    options={
+        "minConfidence": OptionSpec(float, default=50.0, minimum=0, maximum=100,
+                                    description="drop lines whose confidence (0–100) is below this"),
+    },
+    paid=False,
+)
+
+_ENGINES: dict[int, Any] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def engine(threads: int = 0) -> Any:
+    """The process-wide RapidOCR instance for ``threads`` intra-op threads (0 = onnxruntime's choice)."""
+    with _ENGINES_LOCK:
+        existing = _ENGINES.get(threads)
+        if existing is not None:
+            return existing
+        try:
+            from rapidocr import RapidOCR
+        except ImportError:
+            raise ConfigError("local.text needs the offline engine: pip install 'fcocr[local]'") from None
+        params = {
+            "Global.log_level": "warning",
+            # Keep every line the engine reads; minConfidence filters afterwards, per route.
+            "Global.text_score": 0.0,
+            "EngineConfig.onnxruntime.intra_op_num_threads": threads if threads > 0 else -1,
+            "EngineConfig.onnxruntime.inter_op_num_threads": 1 if threads > 0 else -1,
+        }
+        instance = RapidOCR(params=params)
+        # rapidocr's own logger ignores Global.log_level for a few start-up lines.
+        logging.getLogger("RapidOCR").setLevel(logging.WARNING)
+        _ENGINES[threads] = instance
+        return instance
+
+
+def engine_info() -> dict[str, Any]:
+    try:
+        from importlib.metadata import version
+
+        return {"name": ENGINE_NAME, "version": version("rapidocr"), "models": "PP-OCRv6 small (det, rec), PP-OCRv4 mobile cls"}
+    except Exception:  # pragma: no cover
+        return {"name": ENGINE_NAME}
+
+
+def reading_order(lines: list[Line]) -> list[Line]:
+    """Top-to-bottom rows, left-to-right within a row.
+
+    Two lines share a row when their vertical centres are closer than half the shorter line's
+    height: tolerant of slight skew, strict enough to keep stacked lines apart.
+    """
+
+    def centre_y(line: Line) -> float:
+        box = line.box
+        return box["top"] + box["height"] / 2
+
+    ordered: list[Line] = []
+    rows: list[list[Line]] = []
+    for line in sorted(lines, key=lambda l: (l.page, centre_y(l))):
+        row = rows[-1] if rows else None
+        if row and row[0].page == line.page:
+            anchor = row[0]
+            tolerance = min(anchor.box["height"], line.box["height"]) / 2
+            if abs(centre_y(line) - centre_y(anchor)) < tolerance:
+                row.append(line)
+                continue
+        rows.append([line])
+    for row in rows:
+        ordered.extend(sorted(row, key=lambda l: l.box["left"]))
+    return ordered
+
+
+class LocalProvider:
+    name = "local"
+    capabilities = {TEXT.id: TEXT}
+
+    def __init__(self) -> None:
+        self.threads = 0  # set by the pipeline from FCOCR_OCR_THREADS, or by `fcocr process --workers`
+
+    def recognize(self, capability: Capability, job: Any, options: dict, runtime: Any) -> Outcome:
+        import numpy as np
+
+        document = job.document(capability)  # read and checked before the engine loads
+        ocr = engine(self.threads or job.settings.ocr_threads)
+        min_conf = float(options.get("minConfidence", 0.0))
+        lines: list[Line] = []
+        pages: list[dict[str, Any]] = []
+        raw_pages: list[dict[str, Any]] = []
+        for page in document.pages():
+            width, height = page.size
+            # BGR, as the engine wants it; one copy of the page, released after the call.
+            bgr = np.ascontiguousarray(np.asarray(page.image)[:, :, ::-1])
+            started = time.perf_counter()
+            try:
+                out = ocr(bgr)
+            except Exception as exc:
+                raise PermanentError(f"the offline engine failed on page {page.index + 1}: {exc}",
+                                     code="EngineError") from None
+            del bgr
+            elapsed = round((time.perf_counter() - started) * 1000)
+            pages.append({"index": page.index, "width": width, "height": height, "elapsedMs": elapsed})
+            txts = list(out.txts or ())
+            scores = [float(s) for s in (out.scores or ())]
+            boxes = [] if out.boxes is None else [[[float(x), float(y)] for x, y in box] for box in out.boxes]
+            raw_pages.append({"page": page.index, "txts": txts, "scores": scores, "boxes": boxes})
+            for text, score, box in zip(txts, scores, boxes):
+                confidence = max(0.0, min(100.0, score * 100.0))
+                if text.strip() and confidence >= min_conf:
+                    lines.append(Line(text=text, confidence=confidence,
+                                      polygon=tuple((x, y) for x, y in box), page=page.index))
+        warnings = []
+        if document.page_count > document.pages_to_read:
+            warnings.append(f"only the first {document.pages_to_read} of {document.page_count} pages were "
+                            "recognized (FCOCR_MAX_PAGES)")
+        return Outcome(lines=reading_order(lines), raw={"pages": raw_pages}, pages=pages,
+                       engine=engine_info(), warnings=warnings)
+
+
+PROVIDER = LocalProvider()

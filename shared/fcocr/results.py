@@ -1,0 +1,192 @@
+"""The result document, and the one writer that puts it beside its source.
+
+Every processed upload ends with ``<key><suffix>`` (default ``.ocr.json``): ``succeeded``,
+``failed`` or ``pending``. The JSON Schema lives in ``schema/result.schema.json``; the README
+documents it and the tests validate every document they write against it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from .errors import FcocrError, ObjectNotFound, PermanentError
+from .storage import RESULT_MARK, Storage
+
+SCHEMA_VERSION = "1.0"
+SUCCEEDED, FAILED, PENDING = "succeeded", "failed", "pending"
+RESULT_CONTENT_TYPE = "application/json; charset=utf-8"
+MAX_RESULT_BYTES = 64 * 1024 * 1024
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Line:
+    """One recognized text line: text, confidence 0–100, 4-point polygon, axis-aligned box, page."""
+
+    text: str
+    confidence: float
+    polygon: tuple[tuple[float, float], ...]
+    page: int = 0
+
+    @property
+    def box(self) -> dict[str, float]:
+        xs = [p[0] for p in self.polygon]
+        ys = [p[1] for p in self.polygon]
+        left, top = min(xs), min(ys)
+        return {"left": left, "top": top, "width": max(xs) - left, "height": max(ys) - top}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "confidence": round(self.confidence, 2),
+            "polygon": [[round(x, 1), round(y, 1)] for x, y in self.polygon],
+            "box": {k: round(v, 1) for k, v in self.box.items()},
+            "page": self.page,
+        }
+
+
+@dataclass
+class Outcome:
+    """What a recognizer returns: lines and/or fields, the vendor's answer verbatim, or a pending task."""
+
+    lines: list[Line] | None = None
+    fields: dict[str, Any] | None = None
+    raw: Any = None
+    pages: list[dict[str, Any]] = field(default_factory=list)
+    engine: dict[str, Any] | None = None
+    vendor_request_id: str | None = None
+    task: dict[str, Any] | None = None  # set for async capabilities: the result is pending
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    bucket: str
+    key: str
+    etag: str = ""
+    size: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"bucket": self.bucket, "key": self.key, "etag": self.etag, "size": self.size}
+
+
+@dataclass
+class ResultDocument:
+    status: str
+    source: SourceRef
+    recognizer: str | None
+    started_at: str
+    finished_at: str
+    duration_ms: int
+    options: dict[str, Any] = field(default_factory=dict)
+    request_id: str = ""
+    route: dict[str, Any] | None = None
+    outcome: Outcome | None = None
+    error: dict[str, Any] | None = None
+
+    @classmethod
+    def from_outcome(cls, outcome: Outcome, **common: Any) -> "ResultDocument":
+        return cls(status=PENDING if outcome.task else SUCCEEDED, outcome=outcome, **common)
+
+    @classmethod
+    def from_error(cls, exc: FcocrError, **common: Any) -> "ResultDocument":
+        error = {"code": exc.code, "message": exc.message, "retryable": exc.retryable, **exc.details}
+        return cls(status=FAILED, error=error, **common)
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "schemaVersion": SCHEMA_VERSION,
+            "status": self.status,
+            "source": self.source.to_json(),
+            "recognizer": self.recognizer,
+            "options": self.options,
+            "startedAt": self.started_at,
+            "finishedAt": self.finished_at,
+            "durationMs": self.duration_ms,
+            "requestId": self.request_id,
+        }
+        if self.route is not None:
+            doc["route"] = self.route
+        out = self.outcome
+        if out is not None:
+            if out.engine:
+                doc["engine"] = out.engine
+            if out.pages:
+                doc["pages"] = out.pages
+            if out.lines is not None:
+                doc["lines"] = [line.to_json() for line in out.lines]
+                doc["text"] = "\n".join(line.text for line in out.lines)
+            if out.fields is not None:
+                doc["fields"] = out.fields
+            if out.task is not None:
+                doc["task"] = out.task
+            if self.status == SUCCEEDED:
+                doc["raw"] = out.raw
+            if out.vendor_request_id:
+                doc["vendorRequestId"] = out.vendor_request_id
+            if out.warnings:
+                doc["warnings"] = out.warnings
+        if self.error is not None:
+            doc["error"] = self.error
+        return doc
+
+    def to_bytes(self) -> bytes:
+        # ensure_ascii=False: Chinese text stays readable; long digit strings stay strings upstream.
+        return json.dumps(self.to_json(), ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def result_key(key: str, suffix: str) -> str:
+    return key + suffix
+
+
+def is_result_key(key: str, suffix: str) -> bool:
+    return key.endswith(suffix)
+
+
+def is_final_for(existing: dict[str, Any] | None, etag: str) -> bool:
+    """Does ``existing`` already settle the source with this ETag, so no recognizer may run again?
+
+    Succeeded, pending (a paid task is in flight) and permanently failed documents do; a failure
+    marked retryable (a transient fault that outlived its retries) does not.
+    """
+    if not existing or not etag:
+        return False
+    if (existing.get("source") or {}).get("etag") != etag:
+        return False
+    status = existing.get("status")
+    if status == FAILED:
+        return not (existing.get("error") or {}).get("retryable", False)
+    return status in {SUCCEEDED, PENDING}
+
+
+class ResultWriter:
+    """The one way a result document reaches storage."""
+
+    def __init__(self, storage: Storage, suffix: str) -> None:
+        self.storage = storage
+        self.suffix = suffix
+
+    def read(self, source_key: str) -> dict[str, Any] | None:
+        """The existing document for ``source_key``, or None (absent or unreadable: then we redo it)."""
+        try:
+            data = self.storage.read(result_key(source_key, self.suffix), MAX_RESULT_BYTES)
+        except ObjectNotFound:
+            return None
+        except PermanentError:
+            return None
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            return None
+        return doc if isinstance(doc, dict) else None
+
+    def write(self, doc: ResultDocument) -> str:
+        key = result_key(doc.source.key, self.suffix)
+        self.storage.write(key, doc.to_bytes(), content_type=RESULT_CONTENT_TYPE, metadata=dict([RESULT_MARK]))
+        return key

@@ -1,0 +1,295 @@
+"""One storage interface, two implementations: OSS through oss2, and a local directory.
+
+The pipeline, the CLI and (later) the callback and backfill speak only ``Storage``.
+``open_storage`` picks the implementation: a local directory when FCOCR_LOCAL_ROOT is
+set, OSS otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import threading
+from dataclasses import dataclass, field
+from typing import Iterator, Protocol
+
+from .config import Settings
+from .errors import InputError, ObjectNotFound, PermanentError, TransientError, UnsafeKeyError
+from .events import normalize_etag
+from .runtime import Runtime
+
+# User metadata marking an object fcocr wrote, so a result is recognised whatever its name.
+RESULT_MARK = ("fcocr-kind", "result")
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    etag: str  # bare, upper-case (see events.normalize_etag)
+    size: int
+    content_type: str = ""
+    # User metadata: lower-case names without the x-oss-meta- prefix.
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class Storage(Protocol):
+    bucket: str
+
+    def head(self, key: str) -> ObjectInfo: ...
+
+    def read(self, key: str, max_bytes: int) -> bytes: ...
+
+    def write(self, key: str, data: bytes, *, content_type: str, metadata: dict[str, str]) -> None:
+        """Replace ``key`` atomically: a reader sees the old document or the new one, never half."""
+
+    def symlink_target(self, key: str) -> str: ...
+
+    def presign_get(self, key: str, expires_seconds: int) -> str: ...
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+
+
+def _too_large(key: str, size: int, max_bytes: int) -> InputError:
+    return InputError(
+        f"object is {size} bytes, over the {max_bytes}-byte limit (FCOCR_MAX_BYTES)",
+        code="InputTooLarge", key=key,
+    )
+
+
+# --------------------------------------------------------------------------- local directory
+
+
+class LocalStorage:
+    """Bucket ``B`` is the directory ``root/B``; keys are relative paths that may not leave it."""
+
+    def __init__(self, root: str, bucket: str) -> None:
+        if not bucket or bucket in {".", ".."} or "/" in bucket or "\0" in bucket:
+            raise UnsafeKeyError(f"bucket name {bucket!r} is not a plain directory name")
+        self.bucket = bucket
+        self.directory = os.path.realpath(os.path.join(root, bucket))
+        self._etags: dict[tuple[str, int, int], str] = {}
+
+    def path_for(self, key: str) -> str:
+        """The file for ``key``, refusing anything that would escape the bucket directory."""
+        if not key or "\0" in key:
+            raise UnsafeKeyError(f"key {key!r} is empty or holds a NUL byte")
+        if key.startswith("/"):
+            raise UnsafeKeyError(f"key {key!r} is absolute")
+        parts = key.split("/")
+        if any(p in {"", ".", ".."} for p in parts):
+            raise UnsafeKeyError(f"key {key!r} has an empty, '.' or '..' segment")
+        path = os.path.join(self.directory, *parts)
+        # Symlinks are followed only while they stay inside the bucket directory.
+        real = os.path.realpath(path)
+        if os.path.commonpath([real, self.directory]) != self.directory:
+            raise UnsafeKeyError(f"key {key!r} resolves outside bucket {self.bucket!r}")
+        return real
+
+    def head(self, key: str) -> ObjectInfo:
+        path = self.path_for(key)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise ObjectNotFound(f"no object {key!r} in local bucket {self.bucket!r}") from None
+        if not os.path.isfile(path):
+            raise ObjectNotFound(f"{key!r} in local bucket {self.bucket!r} is not a file")
+        return ObjectInfo(key=key, etag=self._etag(path, st), size=st.st_size, metadata=_xattrs(path))
+
+    def _etag(self, path: str, st: os.stat_result) -> str:
+        # OSS's ETag of a simple upload is the content MD5; use the same so results stay comparable.
+        cache_key = (path, st.st_mtime_ns, st.st_size)
+        if cache_key not in self._etags:
+            digest = hashlib.md5(usedforsecurity=False)
+            with open(path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+            self._etags[cache_key] = digest.hexdigest().upper()
+        return self._etags[cache_key]
+
+    def read(self, key: str, max_bytes: int) -> bytes:
+        path = self.path_for(key)
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(max_bytes + 1)
+        except FileNotFoundError:
+            raise ObjectNotFound(f"no object {key!r} in local bucket {self.bucket!r}") from None
+        except IsADirectoryError:
+            raise ObjectNotFound(f"{key!r} in local bucket {self.bucket!r} is not a file") from None
+        if len(data) > max_bytes:
+            raise _too_large(key, os.path.getsize(path), max_bytes)
+        return data
+
+    def write(self, key: str, data: bytes, *, content_type: str, metadata: dict[str, str]) -> None:
+        path = self.path_for(key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            for name, value in metadata.items():
+                _set_xattr(tmp, name, value)
+            os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+
+    def symlink_target(self, key: str) -> str:
+        path = self.path_for(key)  # refuses targets outside the bucket
+        return os.path.relpath(path, self.directory).replace(os.sep, "/")
+
+    def presign_get(self, key: str, expires_seconds: int) -> str:
+        raise PermanentError("a presigned URL needs OSS storage; local storage (FCOCR_LOCAL_ROOT) has none",
+                             code="PresignUnsupported")
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        for dirpath, dirnames, filenames in os.walk(self.directory):
+            dirnames.sort()
+            for name in sorted(filenames):
+                rel = os.path.relpath(os.path.join(dirpath, name), self.directory).replace(os.sep, "/")
+                if rel.startswith(prefix) and not (name.startswith(".") and name.endswith(".tmp")):
+                    try:
+                        yield self.head(rel)
+                    except (ObjectNotFound, UnsafeKeyError):
+                        continue
+
+
+def _xattrs(path: str) -> dict[str, str]:
+    # Local stand-in for OSS user metadata: user.* extended attributes.
+    try:
+        names = os.listxattr(path)
+    except (OSError, AttributeError):
+        return {}
+    out = {}
+    for name in names:
+        if name.startswith("user."):
+            try:
+                out[name[5:].lower()] = os.getxattr(path, name).decode("utf-8", "replace")
+            except OSError:
+                continue
+    return out
+
+
+def _set_xattr(path: str, name: str, value: str) -> None:
+    try:
+        os.setxattr(path, f"user.{name}", value.encode("utf-8"))
+    except (OSError, AttributeError):
+        pass  # a filesystem without xattrs still gets the document; the marker is a second guard
+
+
+# --------------------------------------------------------------------------- OSS
+
+
+_BUCKETS: dict[tuple, object] = {}
+_BUCKETS_LOCK = threading.Lock()
+
+
+def _oss_bucket(endpoint: str, bucket: str, region: str, creds) -> object:
+    """An oss2.Bucket, cached per instance so warm invocations reuse connections."""
+    import oss2  # imported here: local runs and the callback's rejection path never need it
+
+    cache_key = (endpoint, bucket, region, creds.access_key_id, creds.security_token)
+    with _BUCKETS_LOCK:
+        cached = _BUCKETS.get(cache_key)
+        if cached is None:
+            if region:
+                # V4 signing: the current OSS scheme; it needs the region.
+                provider = oss2.credentials.StaticCredentialsProvider(
+                    creds.access_key_id, creds.access_key_secret, creds.security_token or "")
+                auth = oss2.ProviderAuthV4(provider)
+            elif creds.security_token:
+                auth = oss2.StsAuth(creds.access_key_id, creds.access_key_secret, creds.security_token)
+            else:
+                auth = oss2.Auth(creds.access_key_id, creds.access_key_secret)
+            cached = oss2.Bucket(auth, endpoint, bucket, region=region or None, connect_timeout=10)
+            if len(_BUCKETS) > 32:
+                _BUCKETS.clear()
+            _BUCKETS[cache_key] = cached
+        return cached
+
+
+class OssStorage:
+    def __init__(self, bucket: str, *, endpoint: str, region: str, credentials) -> None:
+        if not credentials:
+            raise PermanentError(
+                "no credentials for OSS: FC context.credentials is empty and ALIBABA_CLOUD_ACCESS_KEY_ID/"
+                "ALIBABA_CLOUD_ACCESS_KEY_SECRET are not set (or set FCOCR_LOCAL_ROOT for offline runs)",
+                code="NoCredentials")
+        self.bucket = bucket
+        self._bucket = _oss_bucket(endpoint, bucket, region, credentials)
+
+    def _call(self, key: str, fn, *args, **kwargs):
+        import oss2
+
+        try:
+            return fn(*args, **kwargs)
+        except oss2.exceptions.NoSuchKey:
+            raise ObjectNotFound(f"no object {key!r} in bucket {self.bucket!r}") from None
+        except oss2.exceptions.NotFound as exc:
+            if getattr(exc, "code", "") == "NoSuchBucket":
+                raise PermanentError(f"bucket {self.bucket!r} does not exist", code="NoSuchBucket") from None
+            raise ObjectNotFound(f"no object {key!r} in bucket {self.bucket!r}") from None
+        except oss2.exceptions.RequestError as exc:  # connection refused, reset, timeout
+            raise TransientError(f"OSS unreachable: {exc}", code="StorageUnavailable") from None
+        except oss2.exceptions.OssError as exc:
+            details = dict(vendorCode=exc.code, vendorMessage=exc.message, vendorRequestId=exc.request_id)
+            if exc.status >= 500 or exc.status == 429 or exc.code in {"Throttling", "RequestTimeTooSkewed"}:
+                raise TransientError(f"OSS {exc.status} {exc.code}: {exc.message}", code="StorageUnavailable",
+                                     **details) from None
+            raise PermanentError(f"OSS {exc.status} {exc.code}: {exc.message}", code=f"Oss.{exc.code}",
+                                 **details) from None
+
+    def head(self, key: str) -> ObjectInfo:
+        meta = self._call(key, self._bucket.head_object, key)
+        headers = meta.headers
+        user = {k[len("x-oss-meta-"):].lower(): v for k, v in headers.items() if k.lower().startswith("x-oss-meta-")}
+        return ObjectInfo(key=key, etag=normalize_etag(meta.etag), size=int(meta.content_length or 0),
+                          content_type=headers.get("Content-Type", ""), metadata=user)
+
+    def read(self, key: str, max_bytes: int) -> bytes:
+        result = self._call(key, self._bucket.get_object, key)
+        length = int(result.content_length or 0)
+        if length > max_bytes:
+            result.resp.response.close()
+            raise _too_large(key, length, max_bytes)
+        return self._call(key, result.read)
+
+    def write(self, key: str, data: bytes, *, content_type: str, metadata: dict[str, str]) -> None:
+        # A PutObject replaces the object whole: OSS readers never see a partial document.
+        headers = {"Content-Type": content_type, **{f"x-oss-meta-{k}": v for k, v in metadata.items()}}
+        self._call(key, self._bucket.put_object, key, data, headers=headers)
+
+    def symlink_target(self, key: str) -> str:
+        return self._call(key, self._bucket.get_symlink, key).target_key
+
+    def presign_get(self, key: str, expires_seconds: int) -> str:
+        return self._bucket.sign_url("GET", key, expires_seconds, slash_safe=True)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        import oss2
+
+        for obj in oss2.ObjectIteratorV2(self._bucket, prefix=prefix):
+            if not obj.is_prefix():
+                yield ObjectInfo(key=obj.key, etag=normalize_etag(obj.etag), size=int(obj.size or 0))
+
+
+def oss_endpoint(settings: Settings, region: str) -> str:
+    if settings.oss_endpoint:
+        return settings.oss_endpoint
+    if not region:
+        raise PermanentError("the OSS region is unknown: the event has no region and FCOCR_OSS_ENDPOINT is not set",
+                             code="NoRegion")
+    return f"https://oss-{region}-internal.aliyuncs.com"
+
+
+def open_storage(bucket: str, runtime: Runtime, settings: Settings, region: str = "") -> Storage:
+    if settings.local_root:
+        return LocalStorage(settings.local_root, bucket)
+    region = region or runtime.region
+    return OssStorage(bucket, endpoint=oss_endpoint(settings, region), region=region,
+                      credentials=runtime.credentials)
