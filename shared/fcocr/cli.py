@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 import time
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
@@ -28,16 +29,18 @@ from .results import is_result_key
 from .runtime import LocalContext
 
 # What an OSS trigger would fire on (template.yml uses the same list); explicit file arguments ignore it.
+# The demo also places one sample under this key, so events/oss-chinese-key.json has something to read.
+DEMO_ODD_KEY = "发票 样本/2026年11月 报销+差旅/增值税 发票.png"
 DOCUMENT_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pdf")
 
 
 class Progress:
     """A one-line progress bar on a terminal (rate, ETA); sparse plain lines otherwise."""
 
-    def __init__(self, total: int, stream=sys.stderr) -> None:
-        self.total, self.done, self.stream = total, 0, stream
+    def __init__(self, total: int, stream=None) -> None:
+        self.total, self.done, self.stream = total, 0, stream or sys.stderr
         self.started = time.monotonic()
-        self.tty = stream.isatty()
+        self.tty = self.stream.isatty()
         self._last_plain = -1
 
     def advance(self) -> None:
@@ -100,7 +103,8 @@ def _run_one(application: App, upload: LocalUpload) -> Report:
 
 
 def process_paths(paths: Sequence[str], *, workers: int = 1, recognizer: str | None = None,
-                  routes: str | None = None, out=sys.stdout) -> list[tuple[LocalUpload, Report]]:
+                  routes: str | None = None, out=None) -> list[tuple[LocalUpload, Report]]:
+    out = out or sys.stdout
     application = App.from_env()
     if routes:
         application = App(application.settings, _router(routes))
@@ -144,7 +148,13 @@ def _router(spec: str):
     return Router.load(spec)
 
 
-def print_summary(done: list[tuple[LocalUpload, Report]], out=sys.stdout) -> None:
+def _width(text: str) -> int:
+    """Columns a string takes in a terminal: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def print_summary(done: list[tuple[LocalUpload, Report]], out=None) -> None:
+    out = out or sys.stdout
     rows = [("document", "status", "recognizer", "lines", "seconds", "note")]
     counts: dict[str, int] = {}
     for upload, report in done:
@@ -159,9 +169,9 @@ def print_summary(done: list[tuple[LocalUpload, Report]], out=sys.stdout) -> Non
         note = f"{report.error_code}: {report.reason}" if report.error_code else report.reason
         rows.append((f"{upload.bucket}/{upload.key}", report.status, report.recognizer or "-", lines,
                      f"{report.duration_ms / 1000:.2f}", note[:80]))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    widths = [max(_width(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1], file=out)
+        print("  ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths)) + "  " + row[-1], file=out)
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     print(f"\n{len(done)} documents: {summary}", file=out)
 
@@ -180,6 +190,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for entry in samples.iterdir():
         if entry.name.lower().endswith(DOCUMENT_SUFFIXES):
             (out_dir / entry.name).write_bytes(entry.read_bytes())
+    odd = out_dir / DEMO_ODD_KEY
+    odd.parent.mkdir(parents=True)
+    odd.write_bytes(samples.joinpath("vat_invoice.png").read_bytes())
     print(f"fcocr demo: the real ocr_upload handler, offline, over the samples copied to {out_dir}\n")
     done = process_paths([str(out_dir)], workers=args.workers)
     for upload, report in done:
@@ -211,7 +224,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         return 2
     root = Path(application.settings.local_root or ".")
     for record in result["records"]:
-        print(f"{record['status']:>9}  {record['bucket']}/{record['key']}  {record.get('reason', '')}".rstrip())
+        print(f"{record['status']:<9}  {record['bucket']}/{record['key']}  {record.get('reason', '')}".rstrip())
         if record.get("result_key"):
             path = root / record["bucket"] / record["result_key"]
             print(f"  wrote {path}")
@@ -260,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in {"process", "demo"}:
+        # The summary table says what the per-document log lines would; keep the terminal readable.
+        os.environ.setdefault("FCOCR_LOG_LEVEL", "ERROR")
     try:
         return args.func(args)
     except FcocrError as exc:

@@ -44,12 +44,10 @@ def sniff_format(data: bytes) -> str | None:
 
 
 def _describe_unknown(data: bytes) -> str:
-    head = data[:512]
-    try:
-        head.decode("utf-8")
+    head = data[:512].decode("utf-8", errors="ignore")  # a character cut at byte 512 is dropped
+    if head and all(c.isprintable() or c in "\r\n\t" for c in head):
         return "it looks like text"
-    except UnicodeDecodeError:
-        return f"its first bytes are {data[:8].hex(' ')}"
+    return f"its first bytes are {data[:8].hex(' ')}"
 
 
 @dataclass
