@@ -1,0 +1,28 @@
+# fcocr: one entry point. Every target makes its own virtual environment and installs what it needs.
+#   make demo    recognize the shipped samples offline with the real handler, and show the results
+#   make test    run the whole test suite
+#   make bench   print the benchmark figures quoted in the README
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+PIP_FLAGS = --disable-pip-version-check --quiet
+
+.PHONY: demo test bench clean
+
+$(VENV)/.installed-%: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install $(PIP_FLAGS) --upgrade pip
+	$(PY) -m pip install $(PIP_FLAGS) -e '.[$*]'
+	touch $@
+
+demo: $(VENV)/.installed-local,oss,dev
+	$(VENV)/bin/fcocr demo --out demo-out
+
+test: $(VENV)/.installed-local,oss,dev
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed-local,oss,dev
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) demo-out .pytest_cache build *.egg-info shared/*.egg-info
