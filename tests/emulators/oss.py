@@ -45,7 +45,7 @@ from urllib.parse import quote, unquote_plus, unquote_to_bytes, urlsplit
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape as _xml_escape
 
-__all__ = ["OssEmulator", "RequestRecord"]
+__all__ = ["OssEmulator", "RequestRecord", "OssServiceError", "crc64_ecma"]
 
 DEFAULT_CREDENTIALS = {"STS.test-ak": ("test-secret", "test-token")}
 
@@ -489,11 +489,14 @@ class OssEmulator:
     # ---- request processing ---------------------------------------------------------------
 
     def _process(self, req: _Request) -> _Response:
-        """Validate, authenticate, apply faults, dispatch. Raises OssServiceError."""
+        """Validate, authenticate, apply faults, dispatch. Raises OssServiceError (or
+        _DropConnection for an injected connection drop)."""
+        # OSS resolves the bucket before it checks a signature (the keys that may sign for a
+        # bucket come from its owner), so a missing bucket is NoSuchBucket whatever the auth.
         if req.bucket:
             if not _valid_bucket_name(req.bucket):
-                raise OssServiceError(400, 'InvalidBucketName', 'The specified bucket is not valid.',
-                                      BucketName=req.bucket)
+                raise OssServiceError(400, 'InvalidBucketName',
+                                      'The specified bucket is not valid.', BucketName=req.bucket)
             if req.key:
                 err = _key_error(req.key)
                 if err:
@@ -507,6 +510,8 @@ class OssEmulator:
 
         self._authenticate(req)
 
+        # Faults model the service failing a valid request, so they fire only after auth: a
+        # badly signed request still gets its 403 and does not use a fault up.
         fault = self._take_fault(req)
         if fault is not None:
             if fault.status == 0:
@@ -530,9 +535,11 @@ class OssEmulator:
         except (binascii.Error, ValueError):
             digest = b''
         if len(digest) != 16:
-            raise OssServiceError(400, 'InvalidDigest', 'The Content-MD5 you specified is not valid.')
+            raise OssServiceError(400, 'InvalidDigest',
+                                  'The Content-MD5 you specified is not valid.')
         if digest != hashlib.md5(req.body).digest():
-            raise OssServiceError(400, 'InvalidDigest', 'The Content-MD5 you specified was invalid.')
+            raise OssServiceError(400, 'InvalidDigest',
+                                  'The Content-MD5 you specified was invalid.')
 
     # ---- authentication -------------------------------------------------------------------
 
@@ -911,7 +918,7 @@ class OssEmulator:
                 if cut >= 0:
                     common = key[:cut + len(delimiter)]
                     # Already reported, on this page or (when the marker lies inside it) earlier.
-                    if (prefixes and prefixes[-1] == common):
+                    if (prefixes and prefixes[-1] == common) or after.startswith(common):
                         continue
             if len(contents) + len(prefixes) == max_keys:
                 truncated = True
@@ -1450,7 +1457,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 def _error_response(exc: OssServiceError, request_id: str, bucket: str, region: str,
                     method: str) -> _Response:
-    host = ('%s.oss-%s.aliyuncs.com' % (bucket, region)) if bucket else 'oss-%s.aliyuncs.com' % region
+    host = 'oss-%s.aliyuncs.com' % region
+    if bucket:
+        host = bucket + '.' + host
     parts = ['<Error><Code>%s</Code><Message>%s</Message><RequestId>%s</RequestId>'
              '<HostId>%s</HostId>' % (_x(exc.code), _x(exc.message), request_id, host)]
     for name, value in exc.details.items():

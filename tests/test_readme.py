@@ -1,0 +1,27 @@
+"""The README is the user's manual: it must not drift from the code."""
+
+import re
+
+from fcocr.config import ENVIRONMENT
+
+from .conftest import REPO
+
+README = (REPO / "README.md").read_text("utf-8")
+
+
+def test_every_environment_variable_is_documented():
+    documented = set(re.findall(r"^\| `([A-Z_]+)` \|", README, re.M))
+    assert documented == set(ENVIRONMENT)
+
+
+def test_ci_runs_the_readme_test_command_and_both_quick_starts_show_it():
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "make test" in ci
+    blocks = re.findall(r"```sh\n(.*?)```", README, re.S)
+    assert sum("make demo" in b and "make test" in b for b in blocks) >= 2  # English and 快速开始
+    assert "## 快速开始" in README
+
+
+def test_console_events_in_the_readme_exist():
+    for name in re.findall(r"`(oss-[a-z-]+\.json)`", README):
+        assert (REPO / "events" / name).is_file(), name
