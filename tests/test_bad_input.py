@@ -67,7 +67,7 @@ def test_a_file_over_20_mb_is_refused_before_it_is_read(local_root, monkeypatch)
     json.loads(handler(event_bytes(oss_event("bucket", "huge.jpg", size=len(big))), CTX))
     doc = read_result(local_root, "huge.jpg")
     assert doc["error"]["code"] == "InputTooLarge" and "20971520" in doc["error"]["message"]
-    assert reads == ["huge.jpg.ocr.json"]  # only the idempotency check; the size came from HEAD
+    assert reads == []  # the size came from HEAD; nothing was downloaded
 
 
 def test_the_pixel_limit_is_configurable(local_root, monkeypatch):

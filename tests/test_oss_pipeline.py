@@ -180,3 +180,25 @@ def test_listing_pages_through_every_key(oss):
         oss.put(BUCKET, key, b"x")
     storage = OssStorage(BUCKET, endpoint=oss.endpoint, region="cn-shanghai", credentials=Credentials(AK, SK, TOKEN))
     assert [o.key for o in storage.list("list/")] == keys
+
+
+def test_idempotency_reads_the_result_metadata_not_the_document(oss):
+    oss.put(BUCKET, "meta-idem.png", text_image(["IDEMPOTENT"]))
+    handler(event_bytes(oss_event(BUCKET, "meta-idem.png")), fc_context())
+    meta = oss.head(BUCKET, "meta-idem.png.ocr.json")["metadata"]
+    assert meta["fcocr-status"] == "succeeded" and meta["fcocr-source-etag"] == oss.head(BUCKET, "meta-idem.png")["etag"]
+    handler(event_bytes(oss_event(BUCKET, "meta-idem.png")), fc_context())
+    assert requests_for(oss, "meta-idem.png.ocr.json", "GET") == []  # a HEAD settled it
+
+
+def test_a_result_without_fcocr_metadata_is_read_to_decide(oss):
+    etag = oss.put(BUCKET, "foreign.png", text_image(["FOREIGN"]))
+    existing = {"status": "succeeded", "source": {"bucket": BUCKET, "key": "foreign.png", "etag": etag}}
+    oss.put(BUCKET, "foreign.png.ocr.json", json.dumps(existing).encode())
+    out = json.loads(handler(event_bytes(oss_event(BUCKET, "foreign.png")), fc_context()))
+    assert out["records"][0]["status"] == "skipped"
+    assert len(requests_for(oss, "foreign.png.ocr.json", "GET")) == 1
+    # Same document for another ETag: the object changed, so it is recognized again.
+    oss.put(BUCKET, "foreign.png", text_image(["CHANGED"]))
+    handler(event_bytes(oss_event(BUCKET, "foreign.png")), fc_context())
+    assert result(oss, "foreign.png")["text"] == "CHANGED"

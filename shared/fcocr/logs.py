@@ -24,9 +24,25 @@ class JsonFormatter(logging.Formatter):
             "event": record.getMessage(),
         }
         entry.update(getattr(record, "fields", {}))
-        if record.exc_info and record.levelno >= logging.ERROR:
-            entry["exception"] = self.formatException(record.exc_info).splitlines()[-1]
+        if record.exc_info:
+            # Type, message and where it was raised: enough to find a bug, without dumping locals.
+            entry["exception"] = self.formatException(record.exc_info).splitlines()[-3:]
         return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (FC's, the CLI's, or a test's capture)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
 
 
 def configure(level: str = "INFO") -> logging.Logger:
@@ -35,7 +51,7 @@ def configure(level: str = "INFO") -> logging.Logger:
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(level)
     if not _configured:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(JsonFormatter())
         logger.addHandler(handler)
         logger.propagate = False
@@ -43,5 +59,7 @@ def configure(level: str = "INFO") -> logging.Logger:
     return logger
 
 
-def log(level: int, event: str, **fields: Any) -> None:
-    logging.getLogger(LOGGER_NAME).log(level, event, extra={"fields": {k: v for k, v in fields.items() if v is not None}})
+def log(level: int, event: str, exc_info: BaseException | None = None, **fields: Any) -> None:
+    """One JSON line: ``event`` plus identifying ``fields``; ``exc_info`` adds the exception's last line."""
+    logging.getLogger(LOGGER_NAME).log(level, event, exc_info=exc_info,
+                                       extra={"fields": {k: v for k, v in fields.items() if v is not None}})

@@ -25,11 +25,11 @@ from urllib.parse import unquote
 
 from . import imaging, logs
 from .config import Settings
-from .errors import FcocrError, ObjectNotFound, TransientError
+from .errors import FcocrError, InputError, ObjectNotFound, TransientError
 from .events import RESOLVE_SYMLINK, Upload, parse_oss_event
 from .imaging import Document
 from .recognizers import Capability, capability
-from .results import ResultDocument, ResultWriter, SourceRef, is_final_for, is_result_key, utc_now
+from .results import ResultDocument, ResultWriter, SourceRef, is_result_key, utc_now
 from .routing import Router
 from .runtime import Runtime
 from .storage import RESULT_MARK, ObjectInfo, Storage, open_storage
@@ -84,7 +84,7 @@ class Job:
         """The content, read once and checked against the capability's limits and ours."""
         limit = min(self.settings.max_bytes, capability.limits.max_bytes or self.settings.max_bytes)
         if self.info.size > limit:  # refuse before downloading 1 GB to say so
-            raise imaging.InputError(f"the object is {self.info.size} bytes, over the {limit}-byte limit",
+            raise InputError(f"the object is {self.info.size} bytes, over the {limit}-byte limit",
                                      code="InputTooLarge")
         data = self.storage.read(self.content_key, limit)
         return imaging.inspect(data, capability.limits, max_bytes=limit, max_pixels=self.settings.max_pixels,
@@ -154,19 +154,18 @@ def process(upload: Upload, runtime: Runtime, application: App | None = None) ->
         source = SourceRef(upload.bucket, key, info.etag, info.size)
         if is_result_key(content_key, settings.result_suffix) or info.metadata.get(RESULT_MARK[0]) == RESULT_MARK[1]:
             return skip("the object is an fcocr result (recursion guard)")
-        if is_final_for(writer.read(key), info.etag):
+        if writer.settled(key, info.etag):
             return skip("a final result already exists for this ETag")
         decision = application.router.route_for(key, info.metadata)
         recognizer, options, route = decision.recognizer, decision.options, decision.describe()
         provider, cap = capability(recognizer)
-        job = Job(source, content_key, info, storage, runtime, settings)
-        outcome = provider.recognize(cap, job, options, runtime)
+        outcome = provider.recognize(cap, Job(source, content_key, info, storage, runtime, settings), options, runtime)
         error: FcocrError | None = None
     except FcocrError as exc:
         error = exc
     except Exception as exc:  # a bug or an unforeseen library error: record it, then let FC retry
         error = TransientError(f"unexpected {type(exc).__name__}: {exc}", code="InternalError")
-        error.__cause__ = exc
+        logs.log(logging.ERROR, "internal error", requestId=runtime.request_id, exc_info=exc, **base)
 
     common = dict(source=source, recognizer=recognizer, options=options, route=route, started_at=started_at,
                   finished_at=utc_now(), duration_ms=round((time.monotonic() - t0) * 1000),
@@ -202,7 +201,6 @@ def handle_oss_event(event: bytes | str | dict, context: Any = None, application
             reports.append(process(upload, runtime, application))
         except FcocrError as exc:
             # Finish the other records first; the retry skips whatever is already final.
-            reports.append(Report(upload.bucket, upload.key, "retry", reason=exc.message, error_code=exc.code))
             transient.append(exc)
     if transient:
         raise transient[0]

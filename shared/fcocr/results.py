@@ -12,13 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .errors import FcocrError, ObjectNotFound, PermanentError
+from .errors import FcocrError, PermanentError
 from .storage import RESULT_MARK, Storage
 
 SCHEMA_VERSION = "1.0"
 SUCCEEDED, FAILED, PENDING = "succeeded", "failed", "pending"
 RESULT_CONTENT_TYPE = "application/json; charset=utf-8"
 MAX_RESULT_BYTES = 64 * 1024 * 1024
+# User metadata on every result (x-oss-meta-*), so idempotency needs a HEAD, not a download.
+META_STATUS, META_SOURCE_ETAG, META_RETRYABLE = "fcocr-status", "fcocr-source-etag", "fcocr-retryable"
 
 
 def utc_now() -> str:
@@ -172,13 +174,27 @@ class ResultWriter:
         self.storage = storage
         self.suffix = suffix
 
+    def settled(self, source_key: str, etag: str) -> bool:
+        """Is there a final result for this source ETag? (Then no recognizer may run again.)
+
+        The writer copies status and source ETag into the result's metadata, so a HEAD answers;
+        a document without them (written elsewhere, or a filesystem without xattrs) is read.
+        """
+        try:
+            meta = self.storage.head(result_key(source_key, self.suffix)).metadata
+        except PermanentError:  # ObjectNotFound, or unreadable: recognize again
+            return False
+        if META_SOURCE_ETAG in meta and META_STATUS in meta:
+            existing = {"status": meta[META_STATUS], "source": {"etag": meta[META_SOURCE_ETAG]},
+                        "error": {"retryable": meta.get(META_RETRYABLE) == "true"}}
+            return is_final_for(existing, etag)
+        return is_final_for(self.read(source_key), etag)
+
     def read(self, source_key: str) -> dict[str, Any] | None:
         """The existing document for ``source_key``, or None (absent or unreadable: then we redo it)."""
         try:
             data = self.storage.read(result_key(source_key, self.suffix), MAX_RESULT_BYTES)
-        except ObjectNotFound:
-            return None
-        except PermanentError:
+        except PermanentError:  # ObjectNotFound, or unreadable
             return None
         try:
             doc = json.loads(data)
@@ -188,5 +204,10 @@ class ResultWriter:
 
     def write(self, doc: ResultDocument) -> str:
         key = result_key(doc.source.key, self.suffix)
-        self.storage.write(key, doc.to_bytes(), content_type=RESULT_CONTENT_TYPE, metadata=dict([RESULT_MARK]))
+        metadata = dict([RESULT_MARK])
+        metadata[META_STATUS] = doc.status
+        metadata[META_SOURCE_ETAG] = doc.source.etag
+        if doc.error is not None:
+            metadata[META_RETRYABLE] = "true" if doc.error.get("retryable") else "false"
+        self.storage.write(key, doc.to_bytes(), content_type=RESULT_CONTENT_TYPE, metadata=metadata)
         return key
