@@ -239,3 +239,22 @@ def test_exif_rotation_is_applied_before_recognition(local_root):
     doc = read_result(local_root, "photo.jpg")
     assert doc["text"] == "ROTATED PHOTO"
     assert doc["pages"][0]["width"] > doc["pages"][0]["height"]
+
+
+def test_the_initializer_fails_the_instance_on_bad_routes_and_loads_the_engine_on_good_ones(monkeypatch):
+    from fcocr.errors import ConfigError
+
+    module = load_function("ocr_upload")
+    monkeypatch.setenv("FCOCR_ROUTES", '{"routes": [{"match": "**", "recognizer": "local.txt"}]}')
+    with pytest.raises(ConfigError, match="local.txt"):
+        module.initialize(CTX)
+    pipeline.reset_app()
+    monkeypatch.setenv("FCOCR_ROUTES", '{"routes": [{"match": "**", "recognizer": "local.text"}]}')
+    local._ENGINES.clear()
+    module.initialize(CTX)
+    assert list(local._ENGINES) == [0]  # the models are loaded before the first request
+
+
+def test_folder_markers_are_skipped(local_root):
+    out = invoke(oss_event("bucket", "scans/2026/", size=0))
+    assert out["records"][0]["status"] == "skipped" and "folder" in out["records"][0]["reason"]

@@ -47,6 +47,21 @@ def test_every_handler_imports_and_is_callable(name):
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_initializer_imports_and_takes_the_context(name):
+    props = FUNCTIONS[name]["Properties"]
+    if "Initializer" not in props:
+        return
+    module_name, function_name = props["Initializer"].rsplit(".", 1)
+    assert module_name == props["Handler"].rsplit(".", 1)[0]  # FC loads both from one module
+    path = REPO / props["CodeUri"] / (module_name.replace(".", "/") + ".py")
+    spec = importlib.util.spec_from_file_location(f"tmpl_init_{module_name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert list(inspect.signature(getattr(module, function_name)).parameters) == ["context"]
+    assert props["InitializationTimeout"] >= 30
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_functions_set_memory_timeout_and_a_supported_runtime(name):
     props = FUNCTIONS[name]["Properties"]
     assert props["Runtime"] in {"python3.10", "python3.12"}

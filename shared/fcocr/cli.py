@@ -115,12 +115,14 @@ def process_paths(paths: Sequence[str], *, workers: int = 1, recognizer: str | N
         print("fcocr: nothing to process (directories are searched for " + " ".join(DOCUMENT_SUFFIXES) + ")", file=out)
         return []
     workers = max(1, workers)
-    _share_cores(workers, application)
+    threads = application.settings.ocr_threads
+    if threads == 0 and workers > 1:  # give each worker its share of the cores
+        threads = max(1, (os.cpu_count() or 1) // workers)
     progress = Progress(len(uploads))
     done: list[tuple[LocalUpload, Report]] = []
 
     def run(upload: LocalUpload) -> tuple[LocalUpload, Report]:
-        settings = dataclasses.replace(application.settings, local_root=str(upload.root))
+        settings = dataclasses.replace(application.settings, local_root=str(upload.root), ocr_threads=threads)
         report = _run_one(App(settings, application.router), upload)
         return upload, report
 
@@ -130,16 +132,6 @@ def process_paths(paths: Sequence[str], *, workers: int = 1, recognizer: str | N
             progress.advance()
     print_summary(done, out)
     return done
-
-
-def _share_cores(workers: int, application: App) -> None:
-    """Give each worker its share of the cores (1 each when there are as many workers as cores)."""
-    from .recognizers import local
-
-    threads = application.settings.ocr_threads
-    if threads == 0 and workers > 1:
-        threads = max(1, (os.cpu_count() or 1) // workers)
-    local.PROVIDER.threads = threads
 
 
 def _router(spec: str):

@@ -62,6 +62,22 @@ def app() -> App:
         return _APP
 
 
+def warm_up() -> App:
+    """FC's initializer: check settings and routes, and load what the routed providers need.
+
+    A bad routes file then fails the instance's start, before any upload is touched, and the
+    offline engine's models load before the first request rather than during it.
+    """
+    application = app()
+    warmed = set()
+    for route in application.router.routes:
+        provider, _ = capability(route.recognizer)
+        if provider.name not in warmed and hasattr(provider, "warm_up"):
+            provider.warm_up(application.settings)
+            warmed.add(provider.name)
+    return application
+
+
 def reset_app() -> None:
     """Forget the cached App (the environment changed: tests, the CLI)."""
     global _APP
@@ -136,6 +152,8 @@ def process(upload: Upload, runtime: Runtime, application: App | None = None) ->
         return skip(f"event {upload.event_name} is not one fcocr acts on")
     if is_result_key(upload.key, settings.result_suffix):
         return skip("the object is an fcocr result (recursion guard)")
+    if upload.key.endswith("/"):
+        return skip("the object is a folder marker")
 
     storage = open_storage(upload.bucket, runtime, settings, upload.region)
     writer = ResultWriter(storage, settings.result_suffix)

@@ -99,14 +99,14 @@ class LocalProvider:
     name = "local"
     capabilities = {TEXT.id: TEXT}
 
-    def __init__(self) -> None:
-        self.threads = 0  # set by the pipeline from FCOCR_OCR_THREADS, or by `fcocr process --workers`
+    def warm_up(self, settings: Any) -> None:
+        engine(settings.ocr_threads)
 
     def recognize(self, capability: Capability, job: Any, options: dict, runtime: Any) -> Outcome:
         import numpy as np
 
         document = job.document(capability)  # read and checked before the engine loads
-        ocr = engine(self.threads or job.settings.ocr_threads)
+        ocr = engine(job.settings.ocr_threads)
         min_conf = float(options.get("minConfidence", 0.0))
         lines: list[Line] = []
         pages: list[dict[str, Any]] = []
