@@ -4,9 +4,11 @@
 
 1. Cold import time of each handler module (a fresh interpreter each time, median of 5),
    net of the interpreter's own start-up.
-2. local.text on the shipped samples: per-image time (median of 3 warm runs) and the process's
-   peak memory, through the whole pipeline (handler, storage, checks, result writer) against the
-   raw RapidOCR engine on the same images, each in its own fresh process.
+2. local.text on the shipped samples: per-image time through the whole pipeline (handler, storage,
+   checks, result writer) against the raw RapidOCR engine on the same images (median of 5 warm runs,
+   the two alternated in one process), and each path's first-document time and peak memory in a
+   fresh process of its own.
+3. `fcocr process` throughput with one and two workers.
 """
 
 from __future__ import annotations
@@ -50,61 +52,87 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def measure(mode: str) -> dict:
-    """Run in a child process: time each sample RUNS times (after one warm-up) in ``mode``."""
+def runners() -> dict:
+    """The two ways to recognize a sample: the raw engine, and the whole pipeline through the handler."""
+    import numpy as np
+    import pypdfium2
+    from PIL import Image
+
+    from fcocr.events import oss_event
+    from fcocr.pipeline import App, handle_oss_event
+    from fcocr.recognizers.local import engine
+    from fcocr.runtime import LocalContext
+
     threads = int(os.environ.get("FCOCR_OCR_THREADS", "0"))
-    times: dict[str, list[float]] = {}
-    if mode == "raw":
-        import numpy as np
-        import pypdfium2
-        from PIL import Image
 
-        from fcocr.recognizers.local import engine
+    def pages(name):  # decoded as simply as possible; the PDF rendered at the pipeline's 150 dpi
+        path = SAMPLES / name
+        if name.endswith(".pdf"):
+            pdf = pypdfium2.PdfDocument(str(path))
+            return [pdf[i].render(scale=150 / 72).to_pil().convert("RGB") for i in range(len(pdf))]
+        return [Image.open(path).convert("RGB")]
 
-        def pages(name):  # decode as simply as possible; the PDF rendered at the pipeline's 150 dpi
-            path = SAMPLES / name
-            if name.endswith(".pdf"):
-                pdf = pypdfium2.PdfDocument(str(path))
-                return [pdf[i].render(scale=150 / 72).to_pil().convert("RGB") for i in range(len(pdf))]
-            return [Image.open(path).convert("RGB")]
+    def raw(name):
+        ocr = engine(threads)  # loaded on the first call, as in the pipeline
+        for page in pages(name):
+            ocr(np.ascontiguousarray(np.asarray(page)[:, :, ::-1]))
 
-        def run(name):
-            ocr = engine(threads)  # loaded on the first call, as in the pipeline
-            for page in pages(name):
-                ocr(np.ascontiguousarray(np.asarray(page)[:, :, ::-1]))
-    else:
-        from fcocr.events import oss_event
-        from fcocr.pipeline import App, handle_oss_event
-        from fcocr.runtime import LocalContext
+    root = Path(tempfile.mkdtemp(prefix="fcocr-bench-"))
+    shutil.copytree(SAMPLES, root / "samples")
+    os.environ["FCOCR_LOCAL_ROOT"] = str(root)
+    os.environ["FCOCR_LOG_LEVEL"] = "ERROR"
+    application = App.from_env()
 
-        root = Path(tempfile.mkdtemp(prefix="fcocr-bench-"))
-        shutil.copytree(SAMPLES, root / "samples")
-        os.environ["FCOCR_LOCAL_ROOT"] = str(root)
-        os.environ["FCOCR_LOG_LEVEL"] = "ERROR"
-        application = App.from_env()
+    def pipeline(name):
+        (root / "samples" / (name + ".ocr.json")).unlink(missing_ok=True)  # or idempotency skips it
+        event = json.dumps({"events": [oss_event("samples", name)]}).encode()
+        out = handle_oss_event(event, LocalContext(), application)
+        assert out["records"][0]["status"] == "succeeded", out
 
-        def run(name):
-            (root / "samples" / (name + ".ocr.json")).unlink(missing_ok=True)  # or idempotency skips it
-            event = json.dumps({"events": [oss_event("samples", name)]}).encode()
-            out = handle_oss_event(event, LocalContext(), application)
-            assert out["records"][0]["status"] == "succeeded", out
+    return {"raw": raw, "pipeline": pipeline}
 
+
+def measure(mode: str) -> dict:
+    """In a child process. ``raw`` / ``pipeline``: first-document time and peak memory of that path alone;
+    ``compare``: per-sample times of both paths, alternated on one warm engine so drift hits both alike."""
+    run = runners()
+    if mode in ("raw", "pipeline"):
+        started = time.perf_counter()
+        run[mode](IMAGES[-2])  # engine import, model load, first recognition
+        first_ms = round((time.perf_counter() - started) * 1000)
+        for name in IMAGES:
+            run[mode](name)
+        return {"firstMs": first_ms, "peakRssMb": round(peak_rss_mb())}
+    run["raw"](IMAGES[-2])  # warm-up
+    times: dict[str, dict[str, list[float]]] = {"raw": {}, "pipeline": {}}
+    for _ in range(RUNS):
+        for name in IMAGES:
+            for path in ("raw", "pipeline"):
+                started = time.perf_counter()
+                run[path](name)
+                times[path].setdefault(name, []).append(time.perf_counter() - started)
+    return {path: {n: round(statistics.median(t) * 1000) for n, t in per.items()} for path, per in times.items()}
+
+
+def process_throughput(workers: int, copies: int = 3) -> tuple[int, float]:
+    """`fcocr process --workers N` over `copies` copies of the samples, in a fresh process (models load included)."""
+    root = Path(tempfile.mkdtemp(prefix="fcocr-bench-"))
+    inbox = root / "inbox"
+    for i in range(copies):
+        shutil.copytree(SAMPLES, inbox / f"copy{i}", ignore=shutil.ignore_patterns("*.py", "*.md"))
+    count = sum(1 for p in inbox.rglob("*") if p.is_file())
+    fcocr = Path(sys.executable).with_name("fcocr")
     started = time.perf_counter()
-    run(IMAGES[-2])  # warm-up: load the models, first-call allocations
-    first_ms = round((time.perf_counter() - started) * 1000)
-    for name in IMAGES:
-        times[name] = []
-        for _ in range(RUNS):
-            started = time.perf_counter()
-            run(name)
-            times[name].append(time.perf_counter() - started)
-    return {"ms": {n: round(statistics.median(t) * 1000) for n, t in times.items()}, "peakRssMb": round(peak_rss_mb()),
-            "firstMs": first_ms}
+    subprocess.run([str(fcocr), "process", str(inbox), "--workers", str(workers)], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - started
+    shutil.rmtree(root)
+    return count, elapsed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--child", choices=["raw", "pipeline"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["raw", "pipeline", "compare"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(args.child)))
@@ -116,18 +144,24 @@ def main() -> None:
         print(f"  functions/{name}/index.py  {seconds * 1000:7.0f} ms")
 
     results = {}
-    for mode in ("raw", "pipeline"):
+    for mode in ("compare", "raw", "pipeline"):
         proc = subprocess.run([sys.executable, __file__, "--child", mode], check=True, capture_output=True, text=True)
         results[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
-    print(f"\nlocal.text per document (median of {RUNS} warm runs; the PDF is 2 pages at 150 dpi):")
+    print(f"\nlocal.text per document (median of {RUNS} warm runs, the two paths alternated in one process; "
+          "the PDF is 2 pages at 150 dpi):")
     print(f"  {'document':<20} {'raw engine':>11} {'pipeline':>9} {'overhead':>9}")
     for name in IMAGES:
-        raw, pipe = results["raw"]["ms"][name], results["pipeline"]["ms"][name]
+        raw, pipe = results["compare"]["raw"][name], results["compare"]["pipeline"][name]
         print(f"  {name:<20} {raw:>8} ms {pipe:>6} ms {pipe - raw:>+6} ms")
     print(f"\nFirst document in a fresh process ({IMAGES[-2]}: engine import, model load, recognition): "
           f"raw engine {results['raw']['firstMs']} ms, pipeline {results['pipeline']['firstMs']} ms")
     print(f"Peak memory of the whole process (ru_maxrss): raw engine {results['raw']['peakRssMb']} MB, "
           f"pipeline {results['pipeline']['peakRssMb']} MB")
+
+    print("\n`fcocr process` throughput (fresh process, model load included):")
+    for workers in (1, 2):
+        count, elapsed = process_throughput(workers)
+        print(f"  --workers {workers}: {count} documents in {elapsed:5.1f} s = {count / elapsed:.2f} documents/s")
 
 
 if __name__ == "__main__":
