@@ -99,8 +99,8 @@ def test_invoke_replays_each_console_event(demo, tmp_path, capsys, event, expect
     root = tmp_path / "root"
     shutil.copytree(samples, root / "samples", ignore=shutil.ignore_patterns("*.ocr.json"))
     assert cli.main(["invoke", "ocr-upload", "--event", str(REPO / "events" / event), "--root", str(root)]) == 0
-    lines = [l for l in capsys.readouterr().out.splitlines() if not l.startswith("  ")]
-    assert [l.split()[0] for l in lines] == expected
+    records = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("  ")]
+    assert [line.split()[0] for line in records] == expected
 
 
 def test_invoke_needs_a_local_root(capsys):

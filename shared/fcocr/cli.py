@@ -20,7 +20,7 @@ import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 from .errors import FcocrError
 from .events import oss_event
@@ -163,7 +163,7 @@ def print_summary(done: list[tuple[LocalUpload, Report]], out=None) -> None:
                      f"{report.duration_ms / 1000:.2f}", note[:80]))
     widths = [max(_width(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
-        print("  ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths)) + "  " + row[-1], file=out)
+        print("  ".join(c + " " * (w - _width(c)) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1], file=out)
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     print(f"\n{len(done)} documents: {summary}", file=out)
 

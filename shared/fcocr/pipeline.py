@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
@@ -142,11 +142,11 @@ def process(upload: Upload, runtime: Runtime, application: App | None = None) ->
     """Process one OSS record to the end: a result document, or a logged reason to skip."""
     application = application or app()
     settings = application.settings
-    base = dict(bucket=upload.bucket, key=upload.key)
+    base: dict[str, Any] = dict(bucket=upload.bucket, key=upload.key)
 
     def skip(reason: str) -> Report:
         logs.log(logging.INFO, "skipped", requestId=runtime.request_id, reason=reason, eventName=upload.event_name, **base)
-        return Report(status="skipped", reason=reason, **base)
+        return Report(upload.bucket, upload.key, "skipped", reason=reason)
 
     if upload.action is None:
         return skip(f"event {upload.event_name} is not one fcocr acts on")
@@ -193,7 +193,7 @@ def process(upload: Upload, runtime: Runtime, application: App | None = None) ->
                     duration_ms=doc.duration_ms, error_code=error.code if error else None,
                     reason=error.message if error else "")
     vendor_request_id = (doc.outcome.vendor_request_id if doc.outcome else None) or (doc.error or {}).get("vendorRequestId")
-    fields = dict(requestId=runtime.request_id, bucket=upload.bucket, key=source.key, recognizer=recognizer,
+    fields: dict[str, Any] = dict(requestId=runtime.request_id, bucket=upload.bucket, key=source.key, recognizer=recognizer,
                   durationMs=doc.duration_ms, errorCode=report.error_code, vendorRequestId=vendor_request_id)
     try:
         report.result_key = writer.write(doc)

@@ -124,6 +124,8 @@ def _route(index: int, entry: Any) -> Route:
         raise ConfigError(f"{where} needs a recognizer id such as local.text")
     if not isinstance(options, dict):
         raise ConfigError(f"{where}.options must be a mapping")
+    if not isinstance(match, str) or not match:
+        raise ConfigError(f"{where}: match must be a non-empty string")
     try:
         regex = glob_to_regex(match)
         _, cap = capability(recognizer)
@@ -140,15 +142,16 @@ class Router:
 
     @classmethod
     def from_data(cls, data: Any, source: str = "") -> "Router":
+        where = f"routes {source}" if source else "routes"
         if not isinstance(data, dict) or not isinstance(data.get("routes"), list):
-            raise ConfigError(f"routes {source or ''}: expected a mapping with a 'routes' list".replace("  ", " "))
+            raise ConfigError(f"{where}: expected a mapping with a 'routes' list")
         extra = sorted(set(data) - {"routes"})
         if extra:
-            raise ConfigError(f"routes {source}: unknown top-level field(s) {', '.join(extra)}")
+            raise ConfigError(f"{where}: unknown top-level field(s) {', '.join(extra)}")
         try:
             return cls([_route(i, e) for i, e in enumerate(data["routes"])], source)
         except ConfigError as exc:
-            raise ConfigError(f"routes {source}: {exc.message}" if source else exc.message) from None
+            raise ConfigError(f"{where}: {exc.message}") from None
 
     @classmethod
     def load(cls, spec: str | None) -> "Router":

@@ -12,12 +12,12 @@ import os
 import secrets
 import threading
 from dataclasses import dataclass, field
-from typing import Iterator, Protocol
+from typing import Any, Iterator, Protocol
 
 from .config import Settings
 from .errors import InputError, ObjectNotFound, PermanentError, TransientError, UnsafeKeyError
 from .events import normalize_etag
-from .runtime import Runtime
+from .runtime import Credentials, Runtime
 
 # User metadata marking an object fcocr wrote, so a result is recognised whatever its name.
 RESULT_MARK = ("fcocr-kind", "result")
@@ -185,11 +185,11 @@ def _set_xattr(path: str, name: str, value: str) -> None:
 # --------------------------------------------------------------------------- OSS
 
 
-_BUCKETS: dict[tuple, object] = {}
+_BUCKETS: dict[tuple, Any] = {}
 _BUCKETS_LOCK = threading.Lock()
 
 
-def _oss_bucket(endpoint: str, bucket: str, region: str, creds) -> object:
+def _oss_bucket(endpoint: str, bucket: str, region: str, creds: Credentials) -> Any:
     """An oss2.Bucket, cached per instance so warm invocations reuse connections."""
     import oss2  # imported here: local runs and the callback's rejection path never need it
 
@@ -214,7 +214,7 @@ def _oss_bucket(endpoint: str, bucket: str, region: str, creds) -> object:
 
 
 class OssStorage:
-    def __init__(self, bucket: str, *, endpoint: str, region: str, credentials) -> None:
+    def __init__(self, bucket: str, *, endpoint: str, region: str, credentials: Credentials | None) -> None:
         if not credentials:
             raise PermanentError(
                 "no credentials for OSS: FC context.credentials is empty and ALIBABA_CLOUD_ACCESS_KEY_ID/"

@@ -81,7 +81,7 @@ def reading_order(lines: list[Line]) -> list[Line]:
 
     ordered: list[Line] = []
     rows: list[list[Line]] = []
-    for line in sorted(lines, key=lambda l: (l.page, centre_y(l))):
+    for line in sorted(lines, key=lambda item: (item.page, centre_y(item))):
         row = rows[-1] if rows else None
         if row and row[0].page == line.page:
             anchor = row[0]
@@ -91,7 +91,7 @@ def reading_order(lines: list[Line]) -> list[Line]:
                 continue
         rows.append([line])
     for row in rows:
-        ordered.extend(sorted(row, key=lambda l: l.box["left"]))
+        ordered.extend(sorted(row, key=lambda item: item.box["left"]))
     return ordered
 
 
@@ -128,7 +128,7 @@ class LocalProvider:
             scores = [float(s) for s in (out.scores or ())]
             boxes = [] if out.boxes is None else [[[float(x), float(y)] for x, y in box] for box in out.boxes]
             raw_pages.append({"page": page.index, "txts": txts, "scores": scores, "boxes": boxes})
-            for text, score, box in zip(txts, scores, boxes):
+            for text, score, box in zip(txts, scores, boxes, strict=True):
                 confidence = max(0.0, min(100.0, score * 100.0))
                 if text.strip() and confidence >= min_conf:
                     lines.append(Line(text=text, confidence=confidence,
