@@ -202,3 +202,18 @@ def test_a_result_without_fcocr_metadata_is_read_to_decide(oss):
     oss.put(BUCKET, "foreign.png", text_image(["CHANGED"]))
     handler(event_bytes(oss_event(BUCKET, "foreign.png")), fc_context())
     assert result(oss, "foreign.png")["text"] == "CHANGED"
+
+
+def test_a_crc_mismatch_in_transit_is_transient(oss, monkeypatch):
+    import oss2
+
+    oss.put(BUCKET, "crc.png", text_image(["CRC"]))
+    storage = OssStorage(BUCKET, endpoint=oss.endpoint, region="cn-shanghai", credentials=Credentials(AK, SK, TOKEN))
+
+    def corrupted(*args, **kwargs):
+        raise oss2.exceptions.InconsistentError("the crc of the response differs", "req-crc")
+
+    monkeypatch.setattr(storage._bucket, "get_object", corrupted)
+    with pytest.raises(TransientError) as info:
+        storage.read("crc.png", 10_000_000)
+    assert info.value.code == "StorageUnavailable"

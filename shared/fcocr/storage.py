@@ -236,6 +236,8 @@ class OssStorage:
             raise ObjectNotFound(f"no object {key!r} in bucket {self.bucket!r}") from None
         except oss2.exceptions.RequestError as exc:  # connection refused, reset, timeout
             raise TransientError(f"OSS unreachable: {exc}", code="StorageUnavailable") from None
+        except oss2.exceptions.InconsistentError as exc:  # CRC64 mismatch: the bytes were damaged in transit
+            raise TransientError(f"OSS transfer corrupted: {exc}", code="StorageUnavailable") from None
         except oss2.exceptions.OssError as exc:
             details = dict(vendorCode=exc.code, vendorMessage=exc.message, vendorRequestId=exc.request_id)
             if exc.status >= 500 or exc.status == 429 or exc.code in {"Throttling", "RequestTimeTooSkewed"}:
