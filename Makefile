@@ -25,4 +25,4 @@ bench: $(VENV)/.installed-local,oss,dev
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) demo-out .pytest_cache build *.egg-info shared/*.egg-info
+	rm -rf .venv .venv-py310 demo-out .pytest_cache build *.egg-info shared/*.egg-info

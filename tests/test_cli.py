@@ -125,3 +125,24 @@ def test_check_lists_the_routes(capsys, monkeypatch):
     assert "a/**" in capsys.readouterr().out
     monkeypatch.setenv("FCOCR_ROUTES", '{"routes": [{"match": "a/**", "recognizer": "local.txt"}]}')
     assert cli.main(["check"]) == 2
+
+
+def test_an_interrupted_process_keeps_what_it_finished_and_resumes(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"{i}.png").write_bytes(text_image([f"BATCH {i}"]))
+    real_run_one = cli._run_one
+
+    def interrupt_on_second(application, upload):
+        if upload.key == "1.png":
+            raise KeyboardInterrupt
+        return real_run_one(application, upload)
+
+    monkeypatch.setattr(cli, "_run_one", interrupt_on_second)
+    assert cli.main(["process", str(folder)]) == 130
+    assert "interrupted after 1 of 3" in capsys.readouterr().out
+    assert (folder / "0.png.ocr.json").exists() and not (folder / "2.png.ocr.json").exists()
+    monkeypatch.setattr(cli, "_run_one", real_run_one)
+    assert cli.main(["process", str(folder)]) == 0
+    assert "3 documents: 1 skipped, 2 succeeded" in capsys.readouterr().out

@@ -258,3 +258,38 @@ def test_the_initializer_fails_the_instance_on_bad_routes_and_loads_the_engine_o
 def test_folder_markers_are_skipped(local_root):
     out = invoke(oss_event("bucket", "scans/2026/", size=0))
     assert out["records"][0]["status"] == "skipped" and "folder" in out["records"][0]["reason"]
+
+
+def _variant(fmt: str, mode: str) -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    img = Image.open(BytesIO(text_image(["FORMAT CHECK 42"]))).convert("L")
+    if mode == "I;16":
+        import numpy as np
+
+        img = Image.fromarray(np.asarray(img, dtype=np.uint16) * 257)  # 16-bit greyscale
+    else:
+        img = img.convert(mode)
+    out = BytesIO()
+    img.save(out, fmt)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("name,fmt,mode", [
+    ("a.jpg", "JPEG", "RGB"), ("cmyk.jpg", "JPEG", "CMYK"), ("a.png", "PNG", "P"), ("deep.png", "PNG", "I;16"),
+    ("a.bmp", "BMP", "RGB"), ("a.gif", "GIF", "P"), ("a.webp", "WEBP", "RGB"), ("a.tif", "TIFF", "1"),
+])
+def test_every_supported_format_and_pixel_mode_is_read(local_root, name, fmt, mode):
+    put_local(local_root, name, _variant(fmt, mode))
+    invoke(oss_event("bucket", name))
+    doc = read_result(local_root, name)
+    assert doc["status"] == "succeeded", doc.get("error")
+    assert doc["text"] == "FORMAT CHECK 42"
+
+
+def test_content_decides_the_format_not_the_name(local_root):
+    put_local(local_root, "really-a-png.jpg", text_image(["NAMED WRONGLY"]))
+    invoke(oss_event("bucket", "really-a-png.jpg"))
+    assert read_result(local_root, "really-a-png.jpg")["text"] == "NAMED WRONGLY"

@@ -126,10 +126,18 @@ def process_paths(paths: Sequence[str], *, workers: int = 1, recognizer: str | N
         report = _run_one(App(settings, application.router), upload)
         return upload, report
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
         for item in pool.map(run, uploads):
             done.append(item)
             progress.advance()
+    except KeyboardInterrupt:
+        # Stop queued documents at once; finished results stay, and a re-run skips them.
+        pool.shutdown(wait=False, cancel_futures=True)
+        print_summary(done, out)
+        print(f"interrupted after {len(done)} of {len(uploads)}; run the same command again to finish", file=out)
+        raise
+    pool.shutdown()
     print_summary(done, out)
     return done
 
@@ -273,6 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FcocrError as exc:
         print(f"fcocr: {exc.code}: {exc.message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover
