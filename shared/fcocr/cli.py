@@ -26,12 +26,14 @@ from .errors import FcocrError
 from .events import oss_event
 from .pipeline import App, Report, handle_oss_event
 from .results import is_result_key
+from .routing import Router
 from .runtime import LocalContext
 
-# What an OSS trigger would fire on (template.yml uses the same list); explicit file arguments ignore it.
+# The documents a directory is searched for (any case): the suffixes an upload trigger is meant to
+# cover. A file named on the command line is processed whatever its suffix.
+DOCUMENT_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pdf")
 # The demo also places one sample under this key, so events/oss-chinese-key.json has something to read.
 DEMO_ODD_KEY = "发票 样本/2026年11月 报销+差旅/增值税 发票.png"
-DOCUMENT_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pdf")
 
 
 class Progress:
@@ -107,9 +109,10 @@ def process_paths(paths: Sequence[str], *, workers: int = 1, recognizer: str | N
     out = out or sys.stdout
     application = App.from_env()
     if routes:
-        application = App(application.settings, _router(routes))
+        application = App(application.settings, Router.load(routes))
     if recognizer:
-        application = App(application.settings, _router(json.dumps({"routes": [{"match": "**", "recognizer": recognizer}]})))
+        every_key = {"routes": [{"match": "**", "recognizer": recognizer}]}
+        application = App(application.settings, Router.from_data(every_key, "--recognizer"))
     uploads = collect(paths, application.settings.result_suffix)
     if not uploads:
         print("fcocr: nothing to process (directories are searched for " + " ".join(DOCUMENT_SUFFIXES) + ")", file=out)
@@ -132,20 +135,16 @@ def process_paths(paths: Sequence[str], *, workers: int = 1, recognizer: str | N
             done.append(item)
             progress.advance()
     except KeyboardInterrupt:
-        # Stop queued documents at once; finished results stay, and a re-run skips them.
-        pool.shutdown(wait=False, cancel_futures=True)
+        # Drop the queued documents, let the ones in flight finish (their results are written, not
+        # torn), and say how to resume: a re-run skips whatever already has a final result.
+        print("\ninterrupted: finishing the documents in flight...", file=sys.stderr)
+        pool.shutdown(wait=True, cancel_futures=True)
         print_summary(done, out)
         print(f"interrupted after {len(done)} of {len(uploads)}; run the same command again to finish", file=out)
         raise
     pool.shutdown()
     print_summary(done, out)
     return done
-
-
-def _router(spec: str):
-    from .routing import Router
-
-    return Router.load(spec)
 
 
 def _width(text: str) -> int:
