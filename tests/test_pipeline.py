@@ -116,9 +116,14 @@ def test_plus_is_never_turned_into_a_space(local_root):
 
 
 def test_a_deleted_object_gets_a_failed_document_saying_so(local_root):
-    out = invoke(oss_event("bucket", "gone.png"))
+    out = invoke(oss_event("bucket", "gone.png", etag="5EB63BBBE01EEED093CB22BB8F5ACDC3"))
     assert out["records"][0]["status"] == "failed"
-    assert "no object 'gone.png'" in read_result(local_root, "gone.png")["error"]["message"]
+    doc = read_result(local_root, "gone.png")
+    assert "no object 'gone.png'" in doc["error"]["message"] and doc["source"]["etag"] == ""
+    # Uploaded again later: that "not found" settles nothing.
+    put_local(local_root, "gone.png", text_image(["BACK AGAIN"]))
+    invoke(oss_event("bucket", "gone.png", etag="5EB63BBBE01EEED093CB22BB8F5ACDC3"))
+    assert read_result(local_root, "gone.png")["text"] == "BACK AGAIN"
 
 
 def test_no_matching_route_gives_a_failed_document(local_root, monkeypatch):

@@ -162,7 +162,8 @@ def process(upload: Upload, runtime: Runtime, application: App | None = None) ->
     recognizer: str | None = None
     options: dict[str, Any] = {}
     route: dict[str, Any] | None = None
-    source = SourceRef(upload.bucket, key, upload.etag, upload.size)
+    # The ETag is only known once HEAD finds the object: a "not found" result must not settle a later upload.
+    source = SourceRef(upload.bucket, key, "", upload.size)
     try:
         key, info = _locate(storage, upload.key)
         content_key = key
