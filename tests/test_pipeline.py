@@ -27,9 +27,9 @@ def count_engine_calls(monkeypatch):
     calls = []
     original = local.LocalProvider.recognize
 
-    def counting(self, capability, job, options, runtime):
+    def counting(self, capability, job, options):
         calls.append(job.source.key)
-        return original(self, capability, job, options, runtime)
+        return original(self, capability, job, options)
 
     monkeypatch.setattr(local.LocalProvider, "recognize", counting)
     return calls
@@ -180,7 +180,7 @@ def test_a_transient_storage_fault_leaves_a_retryable_document_and_raises(local_
 def test_an_unexpected_bug_is_recorded_and_retried_not_swallowed(local_root, monkeypatch):
     put_local(local_root, "bug.png", text_image(["BUG"]))
 
-    def broken(self, capability, job, options, runtime):
+    def broken(self, capability, job, options):
         raise KeyError("boom")
 
     monkeypatch.setattr(local.LocalProvider, "recognize", broken)

@@ -60,6 +60,6 @@ def configure(level: str = "INFO") -> logging.Logger:
 
 
 def log(level: int, event: str, exc_info: BaseException | None = None, **fields: Any) -> None:
-    """One JSON line: ``event`` plus identifying ``fields``; ``exc_info`` adds the exception's last line."""
+    """One JSON line: ``event`` plus identifying ``fields``; ``exc_info`` adds where and what was raised."""
     logging.getLogger(LOGGER_NAME).log(level, event, exc_info=exc_info,
                                        extra={"fields": {k: v for k, v in fields.items() if v is not None}})

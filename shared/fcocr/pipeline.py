@@ -29,10 +29,10 @@ from .errors import FcocrError, InputError, ObjectNotFound, TransientError
 from .events import RESOLVE_SYMLINK, Upload, parse_oss_event
 from .imaging import Document
 from .recognizers import Capability, capability
-from .results import ResultDocument, ResultWriter, SourceRef, is_result_key, utc_now
+from .results import ResultDocument, ResultWriter, SourceRef, is_result_key, is_result_object, utc_now
 from .routing import Router
 from .runtime import Runtime
-from .storage import RESULT_MARK, ObjectInfo, Storage, open_storage
+from .storage import ObjectInfo, Storage, open_storage
 
 
 @dataclass
@@ -171,14 +171,14 @@ def process(upload: Upload, runtime: Runtime, application: App | None = None) ->
             content_key = storage.symlink_target(key)
             info = storage.head(content_key)
         source = SourceRef(upload.bucket, key, info.etag, info.size)
-        if is_result_key(content_key, settings.result_suffix) or info.metadata.get(RESULT_MARK[0]) == RESULT_MARK[1]:
+        if is_result_object(content_key, info.metadata, settings.result_suffix):
             return skip("the object is an fcocr result (recursion guard)")
         if writer.settled(key, info.etag):
             return skip("a final result already exists for this ETag")
         decision = application.router.route_for(key, info.metadata)
         recognizer, options, route = decision.recognizer, decision.options, decision.describe()
         provider, cap = capability(recognizer)
-        outcome = provider.recognize(cap, Job(source, content_key, info, storage, runtime, settings), options, runtime)
+        outcome = provider.recognize(cap, Job(source, content_key, info, storage, runtime, settings), options)
         error: FcocrError | None = None
     except FcocrError as exc:
         error = exc
@@ -214,15 +214,15 @@ def handle_oss_event(event: bytes | str | dict, context: Any = None, application
     runtime = Runtime.from_context(context)
     uploads = parse_oss_event(event)
     reports: list[Report] = []
-    transient: list[FcocrError] = []
+    raised: list[FcocrError] = []
     for upload in uploads:
         try:
             reports.append(process(upload, runtime, application))
         except FcocrError as exc:
             # Finish the other records first; the retry skips whatever is already final.
-            transient.append(exc)
-    if transient:
-        raise transient[0]
+            raised.append(exc)
+    if raised:
+        raise raised[0]
     return {"requestId": runtime.request_id, "records": [r.to_json() for r in reports]}
 
 

@@ -151,20 +151,27 @@ def is_result_key(key: str, suffix: str) -> bool:
     return key.endswith(suffix)
 
 
-def is_final_for(existing: dict[str, Any] | None, etag: str) -> bool:
-    """Does ``existing`` already settle the source with this ETag, so no recognizer may run again?
+def is_result_object(key: str, metadata: dict[str, str], suffix: str) -> bool:
+    """A result by its name, or by the marker the writer puts on every result (whatever the suffix was then)."""
+    return is_result_key(key, suffix) or metadata.get(RESULT_MARK[0]) == RESULT_MARK[1]
 
-    Succeeded, pending (a paid task is in flight) and permanently failed documents do; a failure
-    marked retryable (a transient fault that outlived its retries) does not.
-    """
-    if not existing or not etag:
+
+def _settles(status: Any, source_etag: Any, retryable: bool, etag: str) -> bool:
+    """Succeeded, pending (a paid task is in flight) and permanently failed results for this ETag
+    settle the source; a failure marked retryable (a transient fault that outlived its retries) does not."""
+    if not etag or source_etag != etag:
         return False
-    if (existing.get("source") or {}).get("etag") != etag:
-        return False
-    status = existing.get("status")
     if status == FAILED:
-        return not (existing.get("error") or {}).get("retryable", False)
+        return not retryable
     return status in {SUCCEEDED, PENDING}
+
+
+def is_final_for(existing: dict[str, Any] | None, etag: str) -> bool:
+    """Does the document ``existing`` already settle the source with this ETag?"""
+    if not existing:
+        return False
+    return _settles(existing.get("status"), (existing.get("source") or {}).get("etag"),
+                    bool((existing.get("error") or {}).get("retryable", False)), etag)
 
 
 class ResultWriter:
@@ -185,9 +192,7 @@ class ResultWriter:
         except PermanentError:  # ObjectNotFound, or unreadable: recognize again
             return False
         if META_SOURCE_ETAG in meta and META_STATUS in meta:
-            existing = {"status": meta[META_STATUS], "source": {"etag": meta[META_SOURCE_ETAG]},
-                        "error": {"retryable": meta.get(META_RETRYABLE) == "true"}}
-            return is_final_for(existing, etag)
+            return _settles(meta[META_STATUS], meta[META_SOURCE_ETAG], meta.get(META_RETRYABLE) == "true", etag)
         return is_final_for(self.read(source_key), etag)
 
     def read(self, source_key: str) -> dict[str, Any] | None:

@@ -97,9 +97,10 @@ class Provider(Protocol):
     name: str
     capabilities: Mapping[str, Capability]  # keyed by full recognizer id
 
-    def recognize(self, capability: Capability, job: Any, options: dict, runtime: Any) -> Any:
+    def recognize(self, capability: Capability, job: Any, options: dict) -> Any:
         """Recognize ``job`` (a ``pipeline.Job``: ``job.document(capability)`` for checked bytes and pages,
-        ``job.presigned_url(seconds)`` for URL-fed vendors) and return an ``fcocr.results.Outcome``;
+        ``job.presigned_url(seconds)`` for URL-fed vendors, ``job.runtime`` for credentials and time left)
+        and return an ``fcocr.results.Outcome``;
         raise PermanentError / TransientError on failure."""
 
 

@@ -102,7 +102,7 @@ class LocalProvider:
     def warm_up(self, settings: Any) -> None:
         engine(settings.ocr_threads)
 
-    def recognize(self, capability: Capability, job: Any, options: dict, runtime: Any) -> Outcome:
+    def recognize(self, capability: Capability, job: Any, options: dict) -> Outcome:
         import numpy as np
 
         document = job.document(capability)  # read and checked before the engine loads
