@@ -83,7 +83,7 @@ def test_process_with_workers_and_a_recognizer_override(tmp_path, capsys):
     assert cli.main(["process", str(folder), "--workers", "2", "--recognizer", "local.text"]) == 0
     for i in range(4):
         assert json.loads((folder / f"{i}.png.ocr.json").read_text())["text"] == f"WORKER {i}"
-    assert cli.main(["process", str(folder), "--recognizer", "aliyun.Nope"]) == 2
+    assert cli.main(["process", str(folder), "--recognizer", "nope.Nope"]) == 2
     assert "unknown recognizer provider" in capsys.readouterr().err
 
 

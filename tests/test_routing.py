@@ -58,7 +58,9 @@ def test_metadata_override_beats_the_routes():
 
 
 @pytest.mark.parametrize("meta,fragment", [
-    ({"fcocr-recognizer": "aliyun.Nope"}, "unknown recognizer provider"),
+    ({"fcocr-recognizer": "nope.Nope"}, "unknown recognizer provider"),
+    ({"fcocr-recognizer": "aliyun.Nope"}, "unknown recognizer"),
+    ({"fcocr-recognizer": "aliyun.GetAsyncJobResult"}, "cannot be routed to"),
     ({"fcocr-recognizer": "local.nope"}, "unknown recognizer 'local.nope'"),
     ({"fcocr-recognizer": "local.text", "fcocr-options": "{bad"}, "not JSON"),
     ({"fcocr-recognizer": "local.text", "fcocr-options": '{"color": 1}'}, "no option 'color'"),

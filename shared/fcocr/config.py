@@ -7,7 +7,7 @@ against ``ENVIRONMENT`` so no variable is read that the template does not declar
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 from .errors import ConfigError
@@ -26,10 +26,40 @@ ENVIRONMENT: dict[str, str] = {
     "FCOCR_PDF_DPI": "Resolution PDF pages are rendered at for the offline engine (default 150).",
     "FCOCR_OCR_THREADS": "Intra-op threads of the offline engine per process (default 0 = all cores).",
     "FCOCR_LOG_LEVEL": "Log level of fcocr's JSON log lines (default INFO).",
+    "FCOCR_OSS_PUBLIC_ENDPOINT": "OSS endpoint put in presigned URLs that vendors download (default https://oss-<region>.aliyuncs.com, "
+                                 "or FCOCR_OSS_ENDPOINT when that is set).",
+    "FCOCR_RETRY_ATTEMPTS": "Attempts per vendor call before a transient fault is handed to FC's retry (default 4).",
+    "FCOCR_RETRY_BASE_MS": "First backoff step between attempts, doubled each time, half jittered (default 500).",
+    "FCOCR_CALL_TIMEOUT": "Timeout of one vendor call in seconds, cut to the function's remaining time (default 15).",
     "ALIBABA_CLOUD_ACCESS_KEY_ID": "Credentials when the FC context has none (python3.12 runtime) or outside FC.",
     "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "See ALIBABA_CLOUD_ACCESS_KEY_ID.",
     "ALIBABA_CLOUD_SECURITY_TOKEN": "STS token that goes with the key above, if temporary.",
+    "FCOCR_ALIYUN_OCR_ENDPOINT": "Vision Intelligence OCR endpoint as a full URL (default https://ocr.cn-shanghai.aliyuncs.com).",
+    "FCOCR_VIAPI_STAGING": "oss://bucket/prefix in cn-shanghai where inputs are staged for aliyun.* when the source bucket is "
+                           "elsewhere or the input must be converted (default: <source bucket>/.fcocr-staging/ for Shanghai buckets).",
+    "FCOCR_VIAPI_POLL_MS": "Interval between GetAsyncJobResult polls for TrimDocument and RecognizeVideoCharacter (default 2000).",
+    "ALIYUN_MARKET_APPCODE": "APPCODE of your Alibaba Cloud Market purchases, sent as 'Authorization: APPCODE ...' (secret).",
+    # FCOCR_MARKET_URL_<ID> rows are added below, one per market API id.
+    "TENCENTCLOUD_SECRET_ID": "Tencent Cloud SecretId for tencent.VatInvoiceOCR (secret).",
+    "TENCENTCLOUD_SECRET_KEY": "Tencent Cloud SecretKey (secret).",
+    "TENCENTCLOUD_REGION": "Tencent region: ap-beijing, ap-guangzhou, ap-hongkong, ap-shanghai (default) or na-toronto.",
+    "FCOCR_TENCENT_ENDPOINT": "Tencent OCR endpoint as a full URL (default https://ocr.tencentcloudapi.com).",
+    "FCOCR_TENCENT_INPUT": "How tencent.VatInvoiceOCR receives the file: base64 (default) or url (a presigned OSS URL).",
 }
+
+# The Cloud Market API ids (recognizer market.<id>); each API's URL comes with the user's purchase.
+MARKET_IDS = ("idcard", "driver-license", "vehicle-license", "business-license", "bank-card", "business-card",
+              "general", "passport", "hukou", "template", "table", "stamp", "taxi", "train", "plate", "vin", "text")
+
+
+def market_url_variable(market_id: str) -> str:
+    return "FCOCR_MARKET_URL_" + market_id.upper().replace("-", "_")
+
+
+for _id in MARKET_IDS:
+    ENVIRONMENT[market_url_variable(_id)] = f"URL of your market.{_id} purchase (from its API page in the Cloud Market console)."
+
+TENCENT_REGIONS = ("ap-beijing", "ap-guangzhou", "ap-hongkong", "ap-shanghai", "na-toronto")
 
 DEFAULT_RESULT_SUFFIX = ".ocr.json"
 
@@ -47,6 +77,32 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def _url(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip()
+    if raw and not raw.startswith(("http://", "https://")):
+        raise ConfigError(f"{name}={raw!r} must be a full URL starting with http:// or https://")
+    return raw.rstrip("/") or None
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = env.get(name, "").strip() or default
+    if raw not in choices:
+        raise ConfigError(f"{name}={raw!r} must be one of {', '.join(choices)}")
+    return raw
+
+
+def _oss_location(env: Mapping[str, str], name: str) -> tuple[str, str] | None:
+    """``oss://bucket/prefix`` as (bucket, prefix ending in '/' or empty)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.startswith("oss://") or len(raw) <= len("oss://"):
+        raise ConfigError(f"{name}={raw!r} must look like oss://bucket/prefix")
+    bucket, _, prefix = raw[len("oss://"):].partition("/")
+    prefix = prefix.strip("/")
+    return bucket, (prefix + "/") if prefix else ""
+
+
 @dataclass(frozen=True)
 class Settings:
     local_root: str | None = None
@@ -59,6 +115,20 @@ class Settings:
     pdf_dpi: int = 150
     ocr_threads: int = 0
     log_level: str = "INFO"
+    oss_public_endpoint: str | None = None
+    retry_attempts: int = 4
+    retry_base_ms: int = 500
+    call_timeout: float = 15.0
+    aliyun_ocr_endpoint: str = "https://ocr.cn-shanghai.aliyuncs.com"
+    viapi_staging: tuple[str, str] | None = None  # (bucket, prefix)
+    viapi_poll_ms: int = 2000
+    market_appcode: str | None = field(default=None, repr=False)
+    market_urls: Mapping[str, str] = field(default_factory=dict)
+    tencent_secret_id: str | None = field(default=None, repr=False)
+    tencent_secret_key: str | None = field(default=None, repr=False)
+    tencent_region: str = "ap-shanghai"
+    tencent_endpoint: str = "https://ocr.tencentcloudapi.com"
+    tencent_input: str = "base64"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -67,9 +137,7 @@ class Settings:
         # The suffix is what keeps results from re-triggering the function: it must be unmistakable.
         if not suffix.startswith(".") or "/" in suffix or len(suffix) < 3:
             raise ConfigError(f"FCOCR_RESULT_SUFFIX={suffix!r} must start with '.', hold no '/', and be at least 3 characters")
-        endpoint = env.get("FCOCR_OSS_ENDPOINT", "").strip() or None
-        if endpoint and not endpoint.startswith(("http://", "https://")):
-            raise ConfigError(f"FCOCR_OSS_ENDPOINT={endpoint!r} must be a full URL starting with http:// or https://")
+        endpoint = _url(env, "FCOCR_OSS_ENDPOINT")
         level = (env.get("FCOCR_LOG_LEVEL", "").strip() or "INFO").upper()
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ConfigError(f"FCOCR_LOG_LEVEL={level!r} must be DEBUG, INFO, WARNING or ERROR")
@@ -84,4 +152,18 @@ class Settings:
             pdf_dpi=_int(env, "FCOCR_PDF_DPI", cls.pdf_dpi, 36),
             ocr_threads=_int(env, "FCOCR_OCR_THREADS", cls.ocr_threads, 0),
             log_level=level,
+            oss_public_endpoint=_url(env, "FCOCR_OSS_PUBLIC_ENDPOINT") or endpoint,
+            retry_attempts=_int(env, "FCOCR_RETRY_ATTEMPTS", cls.retry_attempts, 1),
+            retry_base_ms=_int(env, "FCOCR_RETRY_BASE_MS", cls.retry_base_ms, 0),
+            call_timeout=float(_int(env, "FCOCR_CALL_TIMEOUT", int(cls.call_timeout), 1)),
+            aliyun_ocr_endpoint=_url(env, "FCOCR_ALIYUN_OCR_ENDPOINT") or cls.aliyun_ocr_endpoint,
+            viapi_staging=_oss_location(env, "FCOCR_VIAPI_STAGING"),
+            viapi_poll_ms=_int(env, "FCOCR_VIAPI_POLL_MS", cls.viapi_poll_ms, 1),
+            market_appcode=env.get("ALIYUN_MARKET_APPCODE", "").strip() or None,
+            market_urls={i: u for i in MARKET_IDS if (u := _url(env, market_url_variable(i)))},
+            tencent_secret_id=env.get("TENCENTCLOUD_SECRET_ID", "").strip() or None,
+            tencent_secret_key=env.get("TENCENTCLOUD_SECRET_KEY", "").strip() or None,
+            tencent_region=_choice(env, "TENCENTCLOUD_REGION", TENCENT_REGIONS, "ap-shanghai"),
+            tencent_endpoint=_url(env, "FCOCR_TENCENT_ENDPOINT") or cls.tencent_endpoint,
+            tencent_input=_choice(env, "FCOCR_TENCENT_INPUT", ("base64", "url"), "base64"),
         )

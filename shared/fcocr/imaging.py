@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from .errors import InputError
-from .recognizers import Limits
+from .recognizers import ALL_FORMATS, VIDEO_FORMATS, Limits
 
 # Magic numbers: we trust content, not the file name.
 _MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -37,6 +37,14 @@ def sniff_format(data: bytes) -> str | None:
             return name
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "webp"
+    # Videos, for RecognizeVideoCharacter: MP4/MOV boxes, AVI, and a raw H.264 Annex-B stream.
+    if data[4:8] == b"ftyp":
+        return "mp4"
+    if data[:4] == b"RIFF" and data[8:12] == b"AVI ":
+        return "avi"
+    for start in (b"\x00\x00\x00\x01", b"\x00\x00\x01"):
+        if data.startswith(start) and len(data) > len(start) and data[len(start)] & 0x1F in {1, 5, 6, 7, 9}:
+            return "h264"
     # PDF readers accept the header anywhere in the first 1 KiB.
     if b"%PDF-" in data[:1024]:
         return "pdf"
@@ -102,6 +110,8 @@ def inspect(data: bytes, limits: Limits, *, max_bytes: int, max_pixels: int, max
         raise InputError(f"{fmt.upper()} is not accepted by this recognizer (accepted: {accepted})",
                          code="UnsupportedFormat")
     page_limit = min(max_pages, limits.max_pages or max_pages)
+    if fmt in VIDEO_FORMATS:  # handed to the vendor as is; nothing here decodes video
+        return Document(data, fmt, 1, max_pixels=max_pixels, max_pages=1)
     if fmt == "pdf":
         count = _pdf_page_count(data)
         return Document(data, fmt, count, max_pixels=max_pixels, max_pages=page_limit, pdf_dpi=pdf_dpi)

@@ -28,7 +28,7 @@ from .config import Settings
 from .errors import FcocrError, InputError, ObjectNotFound, TransientError
 from .events import RESOLVE_SYMLINK, Upload, parse_oss_event
 from .imaging import Document
-from .recognizers import Capability, capability
+from .recognizers import ALL_FORMATS, Capability, Limits, capability
 from .results import ResultDocument, ResultWriter, SourceRef, is_result_key, is_result_object, utc_now
 from .routing import Router
 from .runtime import Runtime
@@ -95,6 +95,11 @@ class Job:
     storage: Storage
     runtime: Runtime
     settings: Settings
+    region: str = ""  # the source bucket's region ("" for local storage)
+
+    def source_document(self) -> Document:
+        """The content, read once and checked against fcocr's own limits only; ``prepare.fit`` does the rest."""
+        return self.document(Capability(id="source.any", title="any input", limits=Limits(formats=ALL_FORMATS)))
 
     def document(self, capability: Capability) -> Document:
         """The content, read once and checked against the capability's limits and ours."""
@@ -178,7 +183,8 @@ def process(upload: Upload, runtime: Runtime, application: App | None = None) ->
         decision = application.router.route_for(key, info.metadata)
         recognizer, options, route = decision.recognizer, decision.options, decision.describe()
         provider, cap = capability(recognizer)
-        outcome = provider.recognize(cap, Job(source, content_key, info, storage, runtime, settings), options)
+        job = Job(source, content_key, info, storage, runtime, settings, getattr(storage, "region", ""))
+        outcome = provider.recognize(cap, job, options)
         error: FcocrError | None = None
     except FcocrError as exc:
         error = exc

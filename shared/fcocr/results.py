@@ -32,7 +32,7 @@ class Line:
     """One recognized text line: text, confidence 0–100, 4-point polygon, axis-aligned box, page."""
 
     text: str
-    confidence: float
+    confidence: float | None  # None: the vendor gives no confidence
     polygon: tuple[tuple[float, float], ...]
     page: int = 0
 
@@ -46,7 +46,7 @@ class Line:
     def to_json(self) -> dict[str, Any]:
         return {
             "text": self.text,
-            "confidence": round(self.confidence, 2),
+            "confidence": None if self.confidence is None else round(self.confidence, 2),
             "polygon": [[round(x, 1), round(y, 1)] for x, y in self.polygon],
             "box": {k: round(v, 1) for k, v in self.box.items()},
             "page": self.page,
@@ -65,6 +65,7 @@ class Outcome:
     vendor_request_id: str | None = None
     task: dict[str, Any] | None = None  # set for async capabilities: the result is pending
     warnings: list[str] = field(default_factory=list)
+    document_type: str | None = None  # set when ``fields`` is a normalized field set (fcocr.fields)
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,8 @@ class ResultDocument:
             if out.lines is not None:
                 doc["lines"] = [line.to_json() for line in out.lines]
                 doc["text"] = "\n".join(line.text for line in out.lines)
+            if out.document_type is not None:
+                doc["documentType"] = out.document_type
             if out.fields is not None:
                 doc["fields"] = out.fields
             if out.task is not None:

@@ -47,6 +47,9 @@ class Storage(Protocol):
 
     def presign_get(self, key: str, expires_seconds: int) -> str: ...
 
+    def delete(self, key: str) -> None:
+        """Remove ``key``; absent is fine (deleting twice is not an error)."""
+
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
 
 
@@ -62,6 +65,8 @@ def _too_large(key: str, size: int, max_bytes: int) -> InputError:
 
 class LocalStorage:
     """Bucket ``B`` is the directory ``root/B``; keys are relative paths that may not leave it."""
+
+    region = ""  # no cloud region: vendors cannot download from here
 
     def __init__(self, root: str, bucket: str) -> None:
         if not bucket or bucket in {".", ".."} or "/" in bucket or "\0" in bucket:
@@ -147,6 +152,12 @@ class LocalStorage:
         raise PermanentError("a presigned URL needs OSS storage; local storage (FCOCR_LOCAL_ROOT) has none",
                              code="PresignUnsupported")
 
+    def delete(self, key: str) -> None:
+        try:
+            os.remove(self.path_for(key))
+        except FileNotFoundError:
+            pass
+
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         for dirpath, dirnames, filenames in os.walk(self.directory):
             dirnames.sort()
@@ -214,14 +225,19 @@ def _oss_bucket(endpoint: str, bucket: str, region: str, creds: Credentials) -> 
 
 
 class OssStorage:
-    def __init__(self, bucket: str, *, endpoint: str, region: str, credentials: Credentials | None) -> None:
+    def __init__(self, bucket: str, *, endpoint: str, region: str, credentials: Credentials | None,
+                 public_endpoint: str | None = None) -> None:
         if not credentials:
             raise PermanentError(
                 "no credentials for OSS: FC context.credentials is empty and ALIBABA_CLOUD_ACCESS_KEY_ID/"
                 "ALIBABA_CLOUD_ACCESS_KEY_SECRET are not set (or set FCOCR_LOCAL_ROOT for offline runs)",
                 code="NoCredentials")
         self.bucket = bucket
+        self.region = region
         self._bucket = _oss_bucket(endpoint, bucket, region, credentials)
+        # Vendors download presigned URLs from outside our VPC: sign for the public endpoint.
+        self._public = (_oss_bucket(public_endpoint, bucket, region, credentials)
+                        if public_endpoint and public_endpoint != endpoint else self._bucket)
 
     def _call(self, key: str, fn, *args, **kwargs):
         import oss2
@@ -270,7 +286,10 @@ class OssStorage:
         return self._call(key, self._bucket.get_symlink, key).target_key
 
     def presign_get(self, key: str, expires_seconds: int) -> str:
-        return self._bucket.sign_url("GET", key, expires_seconds, slash_safe=True)
+        return self._public.sign_url("GET", key, expires_seconds, slash_safe=True)
+
+    def delete(self, key: str) -> None:
+        self._call(key, self._bucket.delete_object, key)  # OSS answers 204 for an absent key too
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         import oss2
@@ -293,5 +312,6 @@ def open_storage(bucket: str, runtime: Runtime, settings: Settings, region: str 
     if settings.local_root:
         return LocalStorage(settings.local_root, bucket)
     region = region or runtime.region
+    public = settings.oss_public_endpoint or (f"https://oss-{region}.aliyuncs.com" if region else None)
     return OssStorage(bucket, endpoint=oss_endpoint(settings, region), region=region,
-                      credentials=runtime.credentials)
+                      credentials=runtime.credentials, public_endpoint=public)

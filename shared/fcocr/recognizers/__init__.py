@@ -20,12 +20,15 @@ from ..errors import ConfigError
 
 # Canonical format names, as imaging.sniff_format reports them.
 IMAGE_FORMATS = frozenset({"jpeg", "png", "bmp", "gif", "webp", "tiff"})
+VIDEO_FORMATS = frozenset({"mp4", "avi", "h264"})
+ALL_FORMATS = IMAGE_FORMATS | VIDEO_FORMATS | {"pdf"}
 
 PROVIDER_MODULES: dict[str, str] = {
     "local": "fcocr.recognizers.local",
-    # The cloud families plug in here as their modules land:
-    # "aliyun": "fcocr.recognizers.aliyun", "market": "fcocr.recognizers.market",
-    # "green": "fcocr.recognizers.green", "tencent": "fcocr.recognizers.tencent",
+    "aliyun": "fcocr.recognizers.aliyun",
+    "market": "fcocr.recognizers.market",
+    "tencent": "fcocr.recognizers.tencent",
+    # "green" (Content Security async scan) plugs in here when it lands.
 }
 
 
@@ -76,9 +79,12 @@ class Capability:
     mode: str = "sync"  # "sync" answers now; "async" leaves a pending result
     paid: bool = True  # a paid call is never repeated for the same source ETag
     document_type: str | None = None  # key into the normalized field sets
+    routable: bool = True  # False: a helper capability fcocr calls itself (aliyun.GetAsyncJobResult)
 
     def resolve_options(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
         """Options checked against the table, with defaults filled in; unknown names are errors."""
+        if not self.routable:
+            raise ConfigError(f"{self.id} cannot be routed to: {self.title}")
         options = dict(options or {})
         unknown = sorted(set(options) - set(self.options))
         if unknown:

@@ -1,0 +1,443 @@
+"""``aliyun.<Action>``: Alibaba Cloud Vision Intelligence OCR, API 2019-12-30 (seed 000).
+
+The 26 recognizers and GetAsyncJobResult are rows of ``ACTIONS``: the action, the URL parameter
+the service downloads, the documented limits, the options (named as the wire parameters), and
+the map onto the normalized fields. One small client sends any row through the official generic
+Alibaba OpenAPI client (alibabacloud-tea-openapi, RPC style, signed ACS3-HMAC-SHA256).
+
+The service only downloads URLs, and only from Shanghai-region OSS. The source object is given as
+a short-lived presigned URL when it already fits the action's limits and its bucket is in
+cn-shanghai; otherwise the prepared input (converted, scaled, recompressed) is staged in
+``FCOCR_VIAPI_STAGING`` (or ``.fcocr-staging/`` of a Shanghai source bucket) and deleted after
+the call. Staged objects carry no image suffix, so they cannot trigger the upload function.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from ..errors import ConfigError, PermanentError, TransientError
+from ..fields import Field, items_from, taxi_fields
+from ..prepare import Part
+from ..results import Line, Outcome, utc_now
+from ..retry import RetryPolicy, VendorFault, classify
+from ..storage import open_storage
+from . import Capability, Limits, OptionSpec
+from .cloud import Reply, Row, loads, network_error, number, rotated_rect, run
+
+FAMILY = "aliyun"
+VERSION = "2019-12-30"
+REGION = "cn-shanghai"
+MiB = 1024 * 1024
+STAGING_PREFIX = ".fcocr-staging/"
+PRESIGN_SECONDS = 15 * 60  # the call downloads at once; async jobs may start later
+ASYNC_PRESIGN_SECONDS = 2 * 3600
+ASYNC_FINAL = {"PROCESS_SUCCESS", "PROCESS_FAILED", "TIMEOUT_FAILED", "LIMIT_RETRY_FAILED"}
+
+_COMMON = frozenset({"jpeg", "png", "bmp", "gif"})
+_STD = Limits(formats=_COMMON, max_bytes=3 * MiB)  # "resolution unrestricted (5 s timeout)"
+_BOUNDED = Limits(formats=_COMMON, max_bytes=3 * MiB, min_side=15, max_side=4096)
+_BOUNDED_4M = Limits(formats=_COMMON, max_bytes=4 * MiB, min_side=15, max_side=4096)
+_NO_GIF_4M = Limits(formats=frozenset({"jpeg", "png", "bmp"}), max_bytes=4 * MiB, min_side=15, max_side=4096)
+
+SIDE = {"Side": OptionSpec(str, default="face", choices=("face", "back"), description="face 人像面/首页; back 国徽面/副页")}
+
+
+@dataclass(frozen=True)
+class Action:
+    action: str
+    title: str
+    input: str  # the URL parameter: ImageURL, FileURL, VideoURL or Tasks.1.ImageURL
+    limits: Limits
+    options: Mapping[str, OptionSpec] = field(default_factory=dict)
+    fixed: Mapping[str, Any] = field(default_factory=dict)  # parameters with one possible value
+    row: Row = Row()
+    mode: str = "sync"  # sync | async (answered through GetAsyncJobResult) | poll (GetAsyncJobResult itself)
+
+
+def _character_lines(data: Any, page: int) -> list[Line]:
+    lines = []
+    for item in _as_list((data or {}).get("Results")):
+        rect = item.get("TextRectangles") or {}
+        polygon = rotated_rect(number(rect.get("Left")), number(rect.get("Top")), number(rect.get("Width")),
+                               number(rect.get("Height")), number(rect.get("Angle")))
+        prob = item.get("Probability")
+        lines.append(Line(str(item.get("Text", "")), None if prob is None else number(prob) * 100, polygon, page))
+    return lines
+
+
+def _pdf_lines(data: Any, page: int) -> list[Line]:
+    lines = []
+    for word in _as_list((data or {}).get("WordsInfo")):
+        points = [(number(p.get("X")), number(p.get("Y"))) for p in _as_list(word.get("Positions"))]
+        if len(points) != 4:
+            x, y, w, h = (number(word.get(k)) for k in ("X", "Y", "Width", "Height"))
+            points = list(rotated_rect(x, y, w, h, 0))
+        index = int(number((data or {}).get("PageIndex"), page + 1)) - 1
+        lines.append(Line(str(word.get("Word", "")), None, tuple(points), max(index, page)))
+    return lines
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _taxi(data: Any, warnings: list[str]) -> Any:
+    invoice = _as_list((data or {}).get("Invoices"))
+    texts = [item.get("Text") for item in _as_list(invoice[0].get("Items"))] if invoice else []
+    return taxi_fields(texts)
+
+
+def _taxi_row(name: str) -> Any:
+    return lambda data, warnings: _taxi(data, warnings).get(name)
+
+
+def _driver_validity(key: str) -> Any:
+    """FaceResult.EndDate is an end date on some licences and a validity length (years) on others."""
+
+    def read(data: Any, warnings: list[str]) -> Any:
+        from ..fields import MISSING, clean, lookup
+
+        value = clean(lookup(data, "FaceResult.EndDate"), "text", key, warnings)
+        if value is None:
+            return None
+        is_date = len(value) >= 8
+        if key == "validTo":
+            return clean(value, "date", key, warnings) if is_date else None
+        return None if is_date else value
+
+    return read
+
+
+ID_FACE = {"name": Field("FrontResult.Name"), "gender": Field("FrontResult.Gender"),
+           "ethnicity": Field("FrontResult.Nationality"), "birthDate": Field("FrontResult.BirthDate", "date"),
+           "address": Field("FrontResult.Address"), "idNumber": Field("FrontResult.IDNumber", "id")}
+ID_BACK = {"issueAuthority": Field("BackResult.Issue"), "validFrom": Field("BackResult.StartDate", "date"),
+           "validTo": Field("BackResult.EndDate", "date")}
+VAT = {
+    "invoiceCode": Field("Content.InvoiceCode", "id"), "invoiceNumber": Field("Content.InvoiceNo", "id"),
+    "invoiceDate": Field("Content.InvoiceDate", "date"), "checkCode": Field("Content.AntiFakeCode", "id"),
+    "totalAmount": Field("Content.WithoutTaxAmount", "amount"), "totalTax": Field("Content.TaxAmount", "amount"),
+    "amountWithTax": Field("Content.InvoiceAmount", "amount"), "amountWithTaxInWords": Field("Content.SumAmount"),
+    # Content: Payer = 购买方 (buyer), Payee = 销售方 (seller); the Box descriptions say otherwise (a seed error).
+    "sellerName": Field("Content.PayeeName"), "sellerTaxId": Field("Content.PayeeRegisterNo", "id"),
+    "sellerAddressPhone": Field("Content.PayeeAddress"), "sellerBankAccount": Field("Content.PayeeBankName"),
+    "buyerName": Field("Content.PayerName"), "buyerTaxId": Field("Content.PayerRegisterNo", "id"),
+    "buyerAddressPhone": Field("Content.PayerAddress"), "buyerBankAccount": Field("Content.PayerBankName"),
+    "payee": Field("Content.Payee"), "reviewer": Field("Content.Checker"), "drawer": Field("Content.Clerk"),
+}
+ROLL_TICKET = {
+    "invoiceType": Field("Results.Type"), "invoiceCode": Field("Results.Content.InvoiceCode", "id"),
+    "invoiceNumber": Field("Results.Content.InvoiceNumber|Results.Content.InvoiceNo", "id"),
+    "invoiceDate": Field("Results.Content.InvoiceDate", "date"), "checkCode": Field("Results.Content.AntiFakeCode", "id"),
+    "amountWithTax": Field("Results.Content.SumAmount", "amount"),
+    "sellerName": Field("Results.Content.PayeeName"), "sellerTaxId": Field("Results.Content.PayeeRegisterNo", "id"),
+    "buyerName": Field("Results.Content.PayerName"), "buyerTaxId": Field("Results.Content.PayerRegisterNo", "id"),
+}
+DRIVER_FACE = {"name": Field("FaceResult.Name"), "gender": Field("FaceResult.Gender"),
+               "licenseNumber": Field("FaceResult.LicenseNumber", "id"), "address": Field("FaceResult.Address"),
+               "vehicleClass": Field("FaceResult.VehicleType"), "issueDate": Field("FaceResult.IssueDate", "date"),
+               "validFrom": Field("FaceResult.StartDate", "date"), "validTo": _driver_validity("validTo"),
+               "validPeriod": _driver_validity("validPeriod"), "issuingAuthority": Field("FaceResult.IssueUnit")}
+DRIVER_BACK = {"name": Field("BackResult.Name"), "licenseNumber": Field("BackResult.CardNumber", "id"),
+               "archiveNumber": Field("BackResult.ArchiveNumber", "id"), "record": Field("BackResult.Record")}
+VEHICLE_FACE = {"plateNumber": Field("FaceResult.PlateNumber"), "vehicleType": Field("FaceResult.VehicleType"),
+                "owner": Field("FaceResult.Owner"), "address": Field("FaceResult.Address"),
+                "useCharacter": Field("FaceResult.UseCharacter"), "model": Field("FaceResult.Model"),
+                "vin": Field("FaceResult.Vin", "id"), "engineNumber": Field("FaceResult.EngineNumber", "id"),
+                "registerDate": Field("FaceResult.RegisterDate", "date"), "issueDate": Field("FaceResult.IssueDate", "date")}
+VEHICLE_BACK = {"plateNumber": Field("BackResult.PlateNumber"), "fileNumber": Field("BackResult.FileNumber", "id"),
+                "approvedPassengers": Field("BackResult.ApprovedPassengerCapacity"),
+                "grossMass": Field("BackResult.GrossMass"), "unladenMass": Field("BackResult.UnladenMass"),
+                "approvedLoad": Field("BackResult.ApprovedLoad"), "tractionMass": Field("BackResult.TractionMass"),
+                "overallDimension": Field("BackResult.OverallDimension"),
+                "inspectionRecord": Field("BackResult.InspectionRecord"), "energyType": Field("BackResult.EnergyType")}
+
+_B = bool
+ACTIONS: tuple[Action, ...] = (
+    Action("RecognizeIdentityCard", "身份证识别 ID card", "ImageURL", _BOUNDED, SIDE,
+           row=Row("idcard", {"face": ID_FACE, "back": ID_BACK}, side_option="Side")),
+    Action("RecognizeAccountPage", "户口页识别 household register page", "ImageURL", _STD),
+    Action("RecognizeBankCard", "银行卡识别 bank card", "ImageURL", _STD,
+           row=Row("bank_card", {"cardNumber": Field("CardNumber", "id"), "bankName": Field("BankName"),
+                                 "validDate": Field("ValidDate")})),
+    Action("RecognizeBusinessCard", "名片识别 business card", "ImageURL", _STD),
+    Action("RecognizeQrCode", "二维码识别 QR codes", "Tasks.1.ImageURL",
+           Limits(formats=_COMMON | {"webp"}, max_bytes=10 * MiB)),
+    Action("RecognizeChinapassport", "中国护照识别 Chinese passport", "ImageURL",
+           Limits(formats=_COMMON, max_bytes=2 * MiB // 4 * 3)),  # "base64 of the image ≤ 2 MB"
+    Action("RecognizePassportMRZ", "护照MRZ码识别 passport MRZ", "ImageURL",
+           Limits(formats=frozenset({"jpeg", "png"}), max_bytes=10 * MiB)),
+    Action("RecognizeBusinessLicense", "营业执照识别 business license", "ImageURL", _STD,
+           row=Row("business_license", {
+               "creditCode": Field("RegisterNumber", "id"), "companyName": Field("Name"), "companyType": Field("Type"),
+               "legalRepresentative": Field("LegalPerson"), "address": Field("Address"),
+               "registeredCapital": Field("Capital"), "businessScope": Field("Business"),
+               "establishDate": Field("EstablishDate", "date"), "validTo": Field("ValidPeriod", "date")})),
+    Action("RecognizeStamp", "公章识别 official stamps", "ImageURL", _STD),
+    Action("RecognizeCharacter", "通用文字识别 general text", "ImageURL", _BOUNDED,
+           {"MinHeight": OptionSpec(int, default=10, minimum=1, description="minimum text height in pixels"),
+            "OutputProbability": OptionSpec(_B, default=True, description="return each line's probability")},
+           row=Row(lines=_character_lines)),
+    Action("RecognizeTable", "表格识别 tables", "ImageURL", _STD,
+           {"OutputFormat": OptionSpec(str, default="json", choices=("json", "html", "xlsx")),
+            "UseFinanceModel": OptionSpec(_B, default=False, description="financial statement model"),
+            "AssureDirection": OptionSpec(_B, default=False, description="the image is certainly upright"),
+            # The wire name is inverted: HasLine=true means the table has NO lines (seed 000 §5.2).
+            "HasLine": OptionSpec(_B, default=False, description="true = the table has no (vertical) lines"),
+            "SkipDetection": OptionSpec(_B, default=False, description="skip table detection")}),
+    Action("TrimDocument", "文档结构化还原识别 document structure (async)", "FileURL",
+           Limits(formats=frozenset({"pdf"}), max_bytes=10 * MiB, max_pages=2),
+           {"OutputType": OptionSpec(str, default="html", choices=("html", "json"))}, {"FileType": "pdf"}, mode="async"),
+    Action("DetectCardScreenshot", "证件翻拍识别 card screenshot detection", "ImageURL",
+           Limits(formats=frozenset({"jpeg", "png", "bmp"}), max_bytes=3 * MiB, min_side=100, max_side=3000)),
+    Action("RecognizePoiName", "门头照识别 shop signs", "ImageURL",
+           Limits(formats=frozenset({"jpeg", "png", "bmp"}), max_bytes=10 * MiB, min_side=15, max_side=4096)),
+    Action("RecognizePdf", "PDF识别 PDF text", "FileURL",
+           Limits(formats=frozenset({"pdf"}), max_bytes=10 * MiB, max_pages=5), row=Row(lines=_pdf_lines)),
+    Action("RecognizeVideoCharacter", "视频文字识别 video text (async)", "VideoURL",
+           Limits(formats=frozenset({"mp4", "avi", "h264"}), max_bytes=20 * MiB - 1), mode="async"),
+    Action("RecognizeDriverLicense", "驾驶证识别 driver license", "ImageURL", _BOUNDED_4M, SIDE,
+           row=Row("driver_license", {"face": DRIVER_FACE, "back": DRIVER_BACK}, side_option="Side")),
+    Action("RecognizeDrivingLicense", "行驶证识别 vehicle license", "ImageURL", _STD, SIDE,
+           row=Row("vehicle_license", {"face": VEHICLE_FACE, "back": VEHICLE_BACK}, side_option="Side")),
+    Action("RecognizeLicensePlate", "车牌识别 license plates", "ImageURL", _BOUNDED_4M),
+    Action("RecognizeVINCode", "VIN码识别 VIN code", "ImageURL", _STD),
+    Action("RecognizeTaxiInvoice", "出租车发票识别 taxi ticket", "ImageURL", _STD,
+           row=Row("taxi_ticket", {name: _taxi_row(name) for name in (
+               "invoiceCode", "invoiceNumber", "plateNumber", "date", "boardingTime", "alightingTime", "mileage",
+               "amount")})),
+    Action("RecognizeVATInvoice", "增值税发票识别 VAT invoice (JPG only)", "FileURL",
+           Limits(formats=frozenset({"jpeg"}), max_bytes=3 * MiB, min_side=15, max_side=4096), fixed={"FileType": "jpg"},
+           row=Row("vat_invoice", VAT)),
+    Action("RecognizeTrainTicket", "火车票识别 train ticket", "ImageURL", _STD,
+           row=Row("train_ticket", {"trainNumber": Field("Number"), "departureStation": Field("DepartureStation"),
+                                    "arrivalStation": Field("Destination"), "departureTime": Field("Date"),
+                                    "seat": Field("Seat"), "seatClass": Field("Level"),
+                                    "price": Field("Price", "amount"), "passengerName": Field("Name")})),
+    Action("RecognizeTakeoutOrder", "外卖单识别 takeout order (饿了么)", "ImageURL",
+           Limits(formats=frozenset({"jpeg", "png", "bmp"}), max_bytes=10 * MiB)),
+    Action("RecognizeQuotaInvoice", "定额发票识别 quota invoice", "ImageURL", _NO_GIF_4M),
+    Action("RecognizeTicketInvoice", "增值税发票卷票识别 VAT roll ticket", "ImageURL", _NO_GIF_4M,
+           row=Row("vat_invoice", ROLL_TICKET)),
+    Action("GetAsyncJobResult", "查询异步任务结果 async job result (used to finish TrimDocument and "
+           "RecognizeVideoCharacter; not routable)", "JobId", Limits(), mode="poll"),
+)
+BY_ACTION = {a.action: a for a in ACTIONS}
+
+
+# --------------------------------------------------------------------------------------- client
+class ViapiClient:
+    """One call of any action through the generic OpenAPI client; vendor faults become VendorFault."""
+
+    _cache: dict[tuple, Any] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, endpoint_url: str, credentials: Any) -> None:
+        if not credentials:
+            raise ConfigError("aliyun.* needs Alibaba Cloud credentials (the FC role, or ALIBABA_CLOUD_ACCESS_KEY_ID/"
+                              "ALIBABA_CLOUD_ACCESS_KEY_SECRET)", code="NoCredentials")
+        url = urlsplit(endpoint_url)
+        key = (url.scheme, url.netloc, credentials.access_key_id, credentials.access_key_secret,
+               credentials.security_token)
+        with self._lock:
+            client = self._cache.get(key)
+            if client is None:
+                from alibabacloud_tea_openapi.client import Client
+                from alibabacloud_tea_openapi.models import Config
+
+                client = Client(Config(access_key_id=credentials.access_key_id,
+                                       access_key_secret=credentials.access_key_secret,
+                                       security_token=credentials.security_token, endpoint=url.netloc,
+                                       protocol=url.scheme or "https", region_id=REGION))
+                self._cache[key] = client
+        self._client = client
+
+    def call(self, action: str, params: Mapping[str, Any], timeout: float) -> tuple[dict, str | None]:
+        """The answer's JSON object and its RequestId; VendorFault/TransientError on failure."""
+        from alibabacloud_tea_openapi import exceptions as tea_errors
+        from alibabacloud_tea_openapi.utils_models import OpenApiRequest, Params
+        from darabonba.runtime import RuntimeOptions
+
+        request = OpenApiRequest(body=dict(params))
+        api = Params(action=action, version=VERSION, protocol="HTTPS", pathname="/", method="POST", auth_type="AK",
+                     style="RPC", req_body_type="formData", body_type="string")
+        millis = max(1000, int(timeout * 1000))
+        runtime = RuntimeOptions(autoretry=False, connect_timeout=min(millis, 5000), read_timeout=millis)
+        try:
+            answer = self._client.call_api(api, request, runtime)
+        except tea_errors.AlibabaCloudException as exc:
+            data = getattr(exc, "data", None) or {}
+            message = data.get("Message") if isinstance(data, dict) else None
+            raise classify(VendorFault(FAMILY, getattr(exc, "status_code", None), str(getattr(exc, "code", "") or ""),
+                                       str(message or getattr(exc, "message", "") or exc),
+                                       (data.get("RequestId") if isinstance(data, dict) else None)
+                                       or getattr(exc, "request_id", None))) from None
+        except ValueError as exc:  # an error status whose body is not JSON (a gateway page)
+            raise classify(VendorFault(FAMILY, 502, "MalformedResponse", f"an error answer that is not JSON: {exc}")) from None
+        except Exception as exc:  # connection refused/reset, timeouts: darabonba's and requests' own classes
+            raise network_error(FAMILY, exc) from None
+        body = loads(answer.get("body") or "", FAMILY, answer.get("statusCode"))
+        if not isinstance(body, dict):
+            raise classify(VendorFault(FAMILY, 200, "MalformedResponse", "the answer is not a JSON object"))
+        return body, body.get("RequestId")
+
+
+# -------------------------------------------------------------------------------------- provider
+def _input_value(action: Action, url: str) -> dict[str, Any]:
+    return {action.input: url}
+
+
+def _params(action: Action, options: Mapping[str, Any]) -> dict[str, Any]:
+    params = dict(action.fixed)
+    for name, value in options.items():
+        params[name] = value  # option names are the wire parameter names
+    return params
+
+
+class _Staging:
+    """Where a prepared input goes so the Shanghai-only service can download it."""
+
+    def __init__(self, job: Any) -> None:
+        self.job = job
+        settings = job.settings
+        if settings.viapi_staging:
+            bucket, prefix = settings.viapi_staging
+            self.storage = open_storage(bucket, job.runtime, settings, REGION)
+            self.prefix = prefix
+        elif job.region == REGION:
+            self.storage, self.prefix = job.storage, STAGING_PREFIX
+        else:
+            where = f"in {job.region}" if job.region else "in local storage"
+            raise PermanentError(
+                f"aliyun.* (Vision Intelligence) downloads its input from Shanghai-region OSS only, and the bucket is "
+                f"{where}: set FCOCR_VIAPI_STAGING=oss://<bucket in cn-shanghai>/<prefix> so fcocr can stage inputs "
+                "there (they are deleted after use), or route this prefix to another recognizer",
+                code="Aliyun.RegionNotSupported")
+
+    def put(self, part: Part) -> str:
+        key = f"{self.prefix}{uuid.uuid4().hex}-p{part.page + 1}.fcocr-staging"
+        self.storage.write(key, part.data, content_type=part.mime, metadata={"fcocr-kind": "staging"})
+        return key
+
+
+class AliyunProvider:
+    name = FAMILY
+    capabilities = {
+        f"{FAMILY}.{a.action}": Capability(id=f"{FAMILY}.{a.action}", title=a.title, limits=a.limits,
+                                           options=a.options, mode=a.mode, document_type=a.row.document_type,
+                                           routable=a.mode != "poll")
+        for a in ACTIONS
+    }
+
+    def client(self, job: Any) -> ViapiClient:
+        return ViapiClient(job.settings.aliyun_ocr_endpoint, job.runtime.credentials)
+
+    def recognize(self, capability: Capability, job: Any, options: dict) -> Outcome:
+        action = BY_ACTION[capability.id.split(".", 1)[1]]
+        if action.mode == "poll":
+            raise ConfigError("aliyun.GetAsyncJobResult is not a recognizer to route to: fcocr calls it to finish "
+                              "TrimDocument and RecognizeVideoCharacter jobs")
+        client = self.client(job)
+        params = _params(action, options)
+        staged: list[tuple[Any, str]] = []
+        same_region = job.region == REGION
+
+        def call(part: Part, timeout: float) -> Reply:
+            if part.original and same_region:
+                url = job.presigned_url(ASYNC_PRESIGN_SECONDS if action.mode == "async" else PRESIGN_SECONDS)
+            else:
+                staging = _Staging(job)
+                key = staging.put(part)
+                staged.append((staging.storage, key))
+                url = staging.storage.presign_get(key, ASYNC_PRESIGN_SECONDS if action.mode == "async" else PRESIGN_SECONDS)
+            body, request_id = client.call(action.action, {**params, **_input_value(action, url)}, timeout)
+            return Reply(body.get("Data"), body, request_id)
+
+        try:
+            if action.mode == "async":
+                return self._submit_and_wait(capability, action, job, options, call, staged)
+            return run(capability, action.row, job, options, call, FAMILY)
+        finally:
+            if action.mode != "async":
+                for storage, key in staged:
+                    try:
+                        storage.delete(key)
+                    except Exception:  # a leftover staging object is harmless; the result matters
+                        pass
+
+    def _submit_and_wait(self, capability: Capability, action: Action, job: Any, options: Mapping[str, Any],
+                         call: Any, staged: list) -> Outcome:
+        """Submit the async job, then poll GetAsyncJobResult while the function has time; pending after that."""
+        policy = RetryPolicy.from_settings(job.settings)
+        document = job.source_document()
+        from ..prepare import fit
+
+        parts = list(fit(document, capability.limits))
+        reply = policy.call(lambda timeout: call(parts[0], timeout), job.runtime)
+        job_id = reply.request_id
+        if not job_id:
+            raise TransientError("the async job was submitted but no RequestId came back", code="Aliyun.NoJobId")
+        task = {"id": job_id, "kind": "aliyun-async", "action": action.action, "submittedAt": utc_now()}
+        if staged:
+            storage, key = staged[0]
+            task["staging"] = {"bucket": storage.bucket, "key": key}
+        outcome = poll_async_job(job.settings, job.runtime, job_id, wait=True)
+        if outcome is None:
+            return Outcome(task=task, vendor_request_id=job_id, raw=reply.raw)
+        self._drop_staging(staged)
+        return outcome
+
+    @staticmethod
+    def _drop_staging(staged: list) -> None:
+        for storage, key in staged:
+            try:
+                storage.delete(key)
+            except Exception:
+                pass
+
+
+def poll_async_job(settings: Any, runtime: Any, job_id: str, *, wait: bool) -> Outcome | None:
+    """GetAsyncJobResult until a final status: an Outcome, a PermanentError, or None (still running).
+
+    With ``wait`` it polls every FCOCR_VIAPI_POLL_MS while the function has time left (keeping the
+    retry policy's reserve); without, it asks once (the reconcile function's way).
+    """
+    client = ViapiClient(settings.aliyun_ocr_endpoint, runtime.credentials)
+    policy = RetryPolicy.from_settings(settings)
+    interval = settings.viapi_poll_ms / 1000.0
+    deadline = time.monotonic() + 300.0  # outside FC (no deadline known): give up waiting after 5 minutes
+    while True:
+        body, request_id = policy.call(lambda t: client.call("GetAsyncJobResult", {"JobId": job_id}, t), runtime)
+        data = body.get("Data") or {}
+        status = str(data.get("Status") or "")
+        if status == "PROCESS_SUCCESS":  # decide by Status, not by ErrorCode (the seed shows both together)
+            result = data.get("Result")
+            payload = loads(result, FAMILY, 200, request_id) if isinstance(result, str) else result
+            if isinstance(payload, str):  # over-escaped, as in the seed's example: decode once more
+                payload = loads(payload, FAMILY, 200, request_id)
+            return Outcome(fields=payload if isinstance(payload, dict) else {"value": payload}, raw=body,
+                           vendor_request_id=job_id)
+        if status in ASYNC_FINAL:
+            raise PermanentError(f"the async job {job_id} ended {status}: {data.get('ErrorCode') or ''} "
+                                 f"{data.get('ErrorMessage') or ''}".strip(), code=f"Aliyun.{status}",
+                                 vendorCode=data.get("ErrorCode") or None, vendorMessage=data.get("ErrorMessage") or None,
+                                 vendorRequestId=job_id)
+        if not wait:
+            return None
+        remaining = runtime.remaining_seconds()
+        left = remaining - policy.reserve - policy.min_call_timeout if remaining is not None else deadline - time.monotonic()
+        if left < interval:
+            return None
+        time.sleep(interval)  # the service's own pace: nothing to synchronise with, only to wait for
+
+
+PROVIDER = AliyunProvider()

@@ -1,0 +1,154 @@
+"""``tencent.VatInvoiceOCR``: Tencent Cloud OCR 2018-11-19, VAT invoices (seed 004).
+
+Sent through the slim official SDK (tencentcloud-sdk-python-ocr + -common), TC3-HMAC-SHA256.
+The file goes as ``ImageBase64`` within the 7 MB-*after-base64* limit (re-encoded or scaled down
+when over), or as ``ImageUrl`` (a presigned URL of the source) with ``FCOCR_TENCENT_INPUT=url``.
+A PDF is recognized page by page (``IsPdf``, ``PdfPageNumber``), one result per page.
+
+The SDK raises on an error body only when the reply's Content-Type is exactly
+``application/json``; with ``application/json; charset=utf-8`` it hands the error back as if it
+were an answer. So fcocr reads the raw body itself, looks for ``Response.Error`` always, and an
+answer whose fields are all empty is a failure, never a silent success.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import ConfigError
+from ..fields import Field, items_from
+from ..prepare import Part, base64_limit
+from ..results import Outcome
+from ..retry import RetryPolicy, VendorFault, classify
+from . import Capability, Limits
+from .cloud import Reply, Row, loads, network_error, outcome_from, run
+
+FAMILY = "tencent"
+ACTION, VERSION = "VatInvoiceOCR", "2018-11-19"
+MiB = 1024 * 1024
+PRESIGN_SECONDS = 15 * 60
+LIMITS = Limits(formats=frozenset({"png", "jpeg", "pdf"}), max_bytes=base64_limit(7 * MiB), min_side=19,
+                max_side=10001)
+
+
+def _info(name: str) -> str:
+    return f"VatInvoiceInfos[Name={name}].Value"
+
+
+VAT = {
+    "invoiceType": Field(f"{_info('发票类型')}|{_info('发票名称')}"),
+    "invoiceCode": Field(_info("发票代码"), "id"), "invoiceNumber": Field(_info("发票号码"), "number"),
+    "invoiceDate": Field(_info("开票日期"), "date"), "checkCode": Field(_info("校验码"), "id"),
+    "machineNumber": Field(_info("机器编号"), "id"),
+    "totalAmount": Field(_info("合计金额"), "amount"), "totalTax": Field(_info("合计税额"), "amount"),
+    "amountWithTax": Field(_info("小写金额"), "amount"), "amountWithTaxInWords": Field(_info("价税合计(大写)")),
+    "sellerName": Field(_info("销售方名称")), "sellerTaxId": Field(_info("销售方识别号"), "id"),
+    "sellerAddressPhone": Field(_info("销售方地址、电话")), "sellerBankAccount": Field(_info("销售方开户行及账号")),
+    "buyerName": Field(_info("购买方名称")), "buyerTaxId": Field(_info("购买方识别号"), "id"),
+    "buyerAddressPhone": Field(_info("购买方地址、电话")), "buyerBankAccount": Field(_info("购买方开户行及账号")),
+    "payee": Field(_info("收款人")), "reviewer": Field(_info("复核")), "drawer": Field(_info("开票人")),
+    "remarks": Field(_info("备注")),
+    "items": items_from("Items", {
+        "name": Field("Name"), "spec": Field("Spec"), "unit": Field("Unit"), "quantity": Field("Quantity"),
+        "unitPrice": Field("UnitPrice", "amount"), "amount": Field("AmountWithoutTax", "amount"),
+        "taxRate": Field("TaxRate"), "tax": Field("TaxAmount", "amount")}),
+}
+ROW = Row("vat_invoice", VAT)
+CAPABILITY = Capability(id=f"{FAMILY}.{ACTION}", title="增值税发票识别 VAT invoice (images and PDFs, every page)",
+                        limits=LIMITS, document_type="vat_invoice")
+
+_CLIENTS: dict[tuple, Any] = {}
+_LOCK = threading.Lock()
+
+
+def _client(settings: Any, timeout: float) -> Any:
+    if not (settings.tencent_secret_id and settings.tencent_secret_key):
+        raise ConfigError("tencent.VatInvoiceOCR needs TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY",
+                          code="NoCredentials")
+    url = urlsplit(settings.tencent_endpoint)
+    seconds = max(1, int(timeout))
+    key = (url.scheme, url.netloc, settings.tencent_secret_id, settings.tencent_secret_key, settings.tencent_region,
+           seconds)
+    with _LOCK:
+        client = _CLIENTS.get(key)
+        if client is None:
+            from tencentcloud.common import credential
+            from tencentcloud.common.profile.client_profile import ClientProfile
+            from tencentcloud.common.profile.http_profile import HttpProfile
+            from tencentcloud.ocr.v20181119 import ocr_client
+
+            # HttpProfile wants host[:port] and the scheme apart (FCOCR_TENCENT_ENDPOINT is a full URL).
+            http = HttpProfile(protocol=url.scheme or "https", endpoint=url.netloc, reqTimeout=seconds)
+            client = ocr_client.OcrClient(credential.Credential(settings.tencent_secret_id, settings.tencent_secret_key),
+                                          settings.tencent_region, ClientProfile(httpProfile=http))
+            _CLIENTS[key] = client
+    return client
+
+
+def call_vat_invoice(settings: Any, params: dict[str, Any], timeout: float) -> Reply:
+    """One VatInvoiceOCR call: the ``Response`` object, or VendorFault/TransientError."""
+    from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+
+    client = _client(settings, timeout)
+    try:
+        content = client.call(ACTION, params)
+    except TencentCloudSDKException as exc:
+        raise classify(VendorFault(FAMILY, None, str(exc.code or "ClientError"), str(exc.message or "")[:300],
+                                   exc.requestId or None)) from None
+    except Exception as exc:  # requests' own exceptions when the SDK does not wrap them
+        raise network_error(FAMILY, exc) from None
+    body = loads(content, FAMILY, 200)
+    response = body.get("Response") if isinstance(body, dict) else None
+    if not isinstance(response, dict):
+        raise classify(VendorFault(FAMILY, 200, "MalformedResponse", "the answer has no Response object"))
+    error = response.get("Error")
+    if error:  # whatever the Content-Type said
+        raise classify(VendorFault(FAMILY, 200, str(error.get("Code") or "UnknownError"), str(error.get("Message") or ""),
+                                   response.get("RequestId")))
+    page_count = response.get("PdfPageSize")
+    return Reply(response, body, response.get("RequestId"), page_count if isinstance(page_count, int) else None)
+
+
+class TencentProvider:
+    name = FAMILY
+    capabilities = {CAPABILITY.id: CAPABILITY}
+
+    def recognize(self, capability: Capability, job: Any, options: dict) -> Outcome:
+        settings = job.settings
+
+        def params_for(part: Part, page_number: int | None = None) -> dict[str, Any]:
+            if part.original and settings.tencent_input == "url":
+                params: dict[str, Any] = {"ImageUrl": job.presigned_url(PRESIGN_SECONDS)}
+            else:
+                params = {"ImageBase64": base64.b64encode(part.data).decode("ascii")}
+            if part.format == "pdf":
+                params.update(IsPdf=True, PdfPageNumber=page_number or 1)
+            return params
+
+        document = job.source_document()
+        if document.format != "pdf" or len(document.data) > LIMITS.max_bytes:
+            # Images, and PDFs too large to send whole (rendered page by page, as JPEG, by prepare.fit).
+            return run(capability, ROW, job, options, lambda part, timeout: call_vat_invoice(
+                settings, params_for(part), timeout), FAMILY)
+        # A PDF that fits: the service renders it; one call per page (PdfPageNumber), up to FCOCR_MAX_PAGES.
+        policy = RetryPolicy.from_settings(settings)
+        whole = Part(document.data, "pdf", 0, original=True)
+        pages = document.pages_to_read
+        replies: list[tuple[Part, Reply]] = []
+        for number in range(1, pages + 1):
+            reply = policy.call(lambda timeout, n=number: call_vat_invoice(settings, params_for(whole, n), timeout),
+                                job.runtime)
+            replies.append((Part(b"", "pdf", number - 1, original=True), reply))
+        warnings = []
+        if document.page_count > pages:
+            warnings.append(f"only the first {pages} of {document.page_count} pages were recognized (FCOCR_MAX_PAGES)")
+        reported = replies[0][1].page_count
+        if reported and reported != document.page_count:
+            warnings.append(f"Tencent reported {reported} pages; the PDF has {document.page_count}")
+        return outcome_from(ROW, replies, options, warnings, FAMILY)
+
+
+PROVIDER = TencentProvider()
