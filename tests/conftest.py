@@ -22,7 +22,7 @@ def clean_env(monkeypatch):
     for name in PROXY_VARS:
         monkeypatch.delenv(name, raising=False)
     for name in list(os.environ):
-        if name.startswith(("FCOCR_", "ALIBABA_CLOUD_")):
+        if name.startswith(("FCOCR_", "ALIBABA_CLOUD_", "ALIYUN_MARKET_", "TENCENTCLOUD_", "GREEN_")):
             monkeypatch.delenv(name, raising=False)
     pipeline.reset_app()
     yield

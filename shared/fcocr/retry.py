@@ -37,6 +37,8 @@ TRANSIENT_CODES: Mapping[str, frozenset[str]] = {
                           "ClientNetworkError", "ServerNetworkError"}),
     "green": frozenset({"Throttling", "Throttling.User", "InternalError", "ServiceUnavailable", "Timeout"}),
 }
+# An answer that is not the JSON the vendor documents (cut off, a proxy's page) is worth another try.
+TRANSIENT_EVERYWHERE = frozenset({"MalformedResponse"})
 # HTTP statuses that are transient whatever the body says.
 TRANSIENT_STATUSES = frozenset({408, 429, 450, 500, 502, 503, 504})
 
@@ -62,7 +64,8 @@ def classify(fault: VendorFault, *, code_prefix: str | None = None) -> FcocrErro
     prefix = code_prefix or fault.family.capitalize()
     code = f"{prefix}.{fault.code}" if fault.code else f"{prefix}.HTTP{fault.status}"
     text = f"{fault.family} answered {fault.status or ''} {fault.code}: {fault.message}".replace("  ", " ")
-    if fault.code in TRANSIENT_CODES.get(fault.family, ()) or (fault.status in TRANSIENT_STATUSES):
+    if (fault.code in TRANSIENT_CODES.get(fault.family, ()) or fault.code in TRANSIENT_EVERYWHERE
+            or fault.status in TRANSIENT_STATUSES):
         return TransientError(text, code=code, **details)
     return PermanentError(text, code=code, **details)
 

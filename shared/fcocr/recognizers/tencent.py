@@ -98,6 +98,8 @@ def call_vat_invoice(settings: Any, params: dict[str, Any], timeout: float) -> R
     except TencentCloudSDKException as exc:
         raise classify(VendorFault(FAMILY, None, str(exc.code or "ClientError"), str(exc.message or "")[:300],
                                    exc.requestId or None)) from None
+    except ValueError as exc:  # the SDK json-decodes an application/json body itself, before we see it
+        raise classify(VendorFault(FAMILY, 200, "MalformedResponse", f"the answer is not JSON: {exc}")) from None
     except Exception as exc:  # requests' own exceptions when the SDK does not wrap them
         raise network_error(FAMILY, exc) from None
     body = loads(content, FAMILY, 200)

@@ -1,0 +1,70 @@
+"""What the cloud-recognizer tests share: an OSS emulator bucket, FC's context, routes, results."""
+
+from __future__ import annotations
+
+import io
+import json
+from types import SimpleNamespace
+
+import pytest
+from PIL import Image
+
+from .conftest import event_bytes, load_function
+from .emulators.oss import OssEmulator
+
+from fcocr.events import oss_event
+
+handler = load_function("ocr_upload").handler
+BUCKET = "fcocr-cloud"
+AK, SK, TOKEN = "STS.cloud-ak", "cloud-secret", "cloud-token"
+
+
+def fc_context(timeout: float = 120):
+    creds = SimpleNamespace(access_key_id=AK, access_key_secret=SK, security_token=TOKEN)
+    return SimpleNamespace(request_id="fc-cloud-1", credentials=creds, region="cn-shanghai",
+                           function=SimpleNamespace(name="ocr_upload", timeout=timeout))
+
+
+def oss_fixture(monkeypatch, region: str = "cn-shanghai"):
+    emulator = OssEmulator(region=region, credentials={AK: (SK, TOKEN)}).start()
+    emulator.create_bucket(BUCKET)
+    monkeypatch.setenv("FCOCR_OSS_ENDPOINT", emulator.endpoint)
+    monkeypatch.setenv("FCOCR_RETRY_BASE_MS", "1")  # the policy's pauses, shortened: tests check counts, not time
+    return emulator
+
+
+def route(monkeypatch, recognizer: str, options: dict | None = None, match: str = "**") -> None:
+    entry = {"match": match, "recognizer": recognizer}
+    if options:
+        entry["options"] = options
+    monkeypatch.setenv("FCOCR_ROUTES", json.dumps({"routes": [entry]}))
+
+
+def upload(oss, key: str, data: bytes, region: str = "cn-shanghai", **kw) -> dict:
+    """Put ``key``, run the real handler on its event, return the handler's JSON answer."""
+    oss.put(BUCKET, key, data)
+    return json.loads(handler(event_bytes(oss_event(BUCKET, key, region=region)), fc_context(**kw)))
+
+
+def result(oss, key: str) -> dict | None:
+    data = oss.get(BUCKET, key + ".ocr.json")
+    return None if data is None else json.loads(data)
+
+
+def image(size=(1200, 800), fmt="JPEG", color=(245, 245, 245), noise: bool = False, **save) -> bytes:
+    if noise:
+        import numpy as np
+
+        img = Image.fromarray(np.random.default_rng(3).integers(0, 255, (size[1], size[0], 3), dtype="uint8"))
+    else:
+        img = Image.new("RGB", size, color)
+    out = io.BytesIO()
+    img.save(out, fmt, **save)
+    return out.getvalue()
+
+
+def pdf(pages: int) -> bytes:
+    images = [Image.new("RGB", (600, 400), (255, 255, 255)) for _ in range(pages)]
+    out = io.BytesIO()
+    images[0].save(out, "PDF", save_all=True, append_images=images[1:])
+    return out.getvalue()
