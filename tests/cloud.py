@@ -12,6 +12,7 @@ from PIL import Image
 from .conftest import event_bytes, load_function
 from .emulators.oss import OssEmulator
 
+from fcocr import pipeline
 from fcocr.events import oss_event
 
 handler = load_function("ocr_upload").handler
@@ -38,6 +39,7 @@ def route(monkeypatch, recognizer: str, options: dict | None = None, match: str 
     if options:
         entry["options"] = options
     monkeypatch.setenv("FCOCR_ROUTES", json.dumps({"routes": [entry]}))
+    pipeline.reset_app()  # the process caches its routes, as a warm FC instance does
 
 
 def upload(oss, key: str, data: bytes, region: str = "cn-shanghai", **kw) -> dict:

@@ -212,6 +212,9 @@ class MarketProvider:
         if not settings.market_appcode:
             raise PermanentError("market.* needs ALIYUN_MARKET_APPCODE (the APPCODE of your Cloud Market purchases)",
                                  code="Market.NoAppCode")
+        if api.id == "template" and not (options.get("template_id") or options.get("template_list")):
+            raise PermanentError("market.template needs the route option template_id or template_list "
+                                 "(the service answers 452 without one)", code="Market.TemplateNotSet")
         headers = {"Authorization": f"APPCODE {settings.market_appcode}"}
 
         def call(part: Part, timeout: float) -> Reply:
