@@ -25,3 +25,23 @@ def test_ci_runs_the_readme_test_command_and_both_quick_starts_show_it():
 def test_console_events_in_the_readme_exist():
     for name in re.findall(r"`(oss-[a-z-]+\.json)`", README):
         assert (REPO / "events" / name).is_file(), name
+
+
+def test_every_routable_capability_is_listed_with_its_configuration():
+    from fcocr.config import market_url_variable
+    from fcocr.recognizers import PROVIDER_MODULES, provider
+
+    for name in PROVIDER_MODULES:
+        for cap_id, cap in provider(name).capabilities.items():
+            assert f"`{cap_id}`" in README, cap_id
+            if name == "market":
+                assert f"`{market_url_variable(cap_id.split('.', 1)[1])}`" in README
+
+
+def test_every_normalized_field_is_documented():
+    from fcocr.fields import FIELD_SETS
+
+    for document_type, names in FIELD_SETS.items():
+        row = next(line for line in README.splitlines() if line.startswith(f"| `{document_type}` |"))
+        for name in names:
+            assert f"`{name}`" in row, (document_type, name)
