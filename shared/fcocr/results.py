@@ -154,9 +154,13 @@ def is_result_key(key: str, suffix: str) -> bool:
     return key.endswith(suffix)
 
 
+RESERVED_PREFIXES = (".fcocr-tasks/", ".fcocr-staging/")
+
+
 def is_result_object(key: str, metadata: dict[str, str], suffix: str) -> bool:
-    """A result by its name, or by the marker the writer puts on every result (whatever the suffix was then)."""
-    return is_result_key(key, suffix) or metadata.get(RESULT_MARK[0]) == RESULT_MARK[1]
+    """Ours: a result by its name or marker (whatever the suffix was then), a task record, a staged input."""
+    # Any object fcocr wrote (results, task records, staged inputs) carries fcocr-kind.
+    return is_result_key(key, suffix) or RESULT_MARK[0] in metadata or key.startswith(RESERVED_PREFIXES)
 
 
 def _settles(status: Any, source_etag: Any, retryable: bool, etag: str) -> bool:

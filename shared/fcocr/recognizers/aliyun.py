@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+from .. import tasks
 from ..errors import ConfigError, PermanentError, TransientError
 from ..fields import Field, items_from, taxi_fields
 from ..prepare import Part
@@ -386,12 +387,20 @@ class AliyunProvider:
         job_id = reply.request_id
         if not job_id:
             raise TransientError("the async job was submitted but no RequestId came back", code="Aliyun.NoJobId")
-        task = {"id": job_id, "kind": "aliyun-async", "action": action.action, "submittedAt": utc_now()}
+        extra = {"action": action.action}
         if staged:
             storage, key = staged[0]
-            task["staging"] = {"bucket": storage.bucket, "key": key}
+            extra["staging"] = {"bucket": storage.bucket, "key": key}
         outcome = poll_async_job(job.settings, job.runtime, job_id, wait=True)
         if outcome is None:
+            # Still running: a task record lets the reconcile function finish it (and drop the staged copy).
+            record = tasks.TaskRecord(
+                data_id=tasks.data_id_for(job.source.bucket, job.source.key, job.source.etag), kind="aliyun-async",
+                task_id=job_id, bucket=job.source.bucket, key=job.source.key, etag=job.source.etag,
+                recognizer=capability.id, submitted_at=utc_now(), size=job.source.size, options=dict(options),
+                extra=extra)
+            tasks.save(job.storage, record)
+            task = {"id": job_id, "kind": "aliyun-async", "dataId": record.data_id, "submittedAt": record.submitted_at}
             return Outcome(task=task, vendor_request_id=job_id, raw=reply.raw)
         self._drop_staging(staged)
         return outcome
