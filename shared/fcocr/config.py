@@ -37,6 +37,8 @@ ENVIRONMENT: dict[str, str] = {
     "FCOCR_ALIYUN_OCR_ENDPOINT": "Vision Intelligence OCR endpoint as a full URL (default https://ocr.cn-shanghai.aliyuncs.com).",
     "FCOCR_VIAPI_STAGING": "oss://bucket/prefix in cn-shanghai where inputs are staged for aliyun.* when the source bucket is "
                            "elsewhere or the input must be converted (default: <source bucket>/.fcocr-staging/ for Shanghai buckets).",
+    "FCOCR_VIAPI_STAGING_ENDPOINT": "OSS endpoint of the staging bucket (default https://oss-cn-shanghai.aliyuncs.com: "
+                                    "a function outside Shanghai cannot use that region's internal endpoint).",
     "FCOCR_VIAPI_POLL_MS": "Interval between GetAsyncJobResult polls for TrimDocument and RecognizeVideoCharacter (default 2000).",
     "ALIYUN_MARKET_APPCODE": "APPCODE of your Alibaba Cloud Market purchases, sent as 'Authorization: APPCODE ...' (secret).",
     # FCOCR_MARKET_URL_<ID> rows are added below, one per market API id.
@@ -121,6 +123,7 @@ class Settings:
     call_timeout: float = 15.0
     aliyun_ocr_endpoint: str = "https://ocr.cn-shanghai.aliyuncs.com"
     viapi_staging: tuple[str, str] | None = None  # (bucket, prefix)
+    viapi_staging_endpoint: str = "https://oss-cn-shanghai.aliyuncs.com"
     viapi_poll_ms: int = 2000
     market_appcode: str | None = field(default=None, repr=False)
     market_urls: Mapping[str, str] = field(default_factory=dict)
@@ -158,6 +161,7 @@ class Settings:
             call_timeout=float(_int(env, "FCOCR_CALL_TIMEOUT", int(cls.call_timeout), 1)),
             aliyun_ocr_endpoint=_url(env, "FCOCR_ALIYUN_OCR_ENDPOINT") or cls.aliyun_ocr_endpoint,
             viapi_staging=_oss_location(env, "FCOCR_VIAPI_STAGING"),
+            viapi_staging_endpoint=_url(env, "FCOCR_VIAPI_STAGING_ENDPOINT") or cls.viapi_staging_endpoint,
             viapi_poll_ms=_int(env, "FCOCR_VIAPI_POLL_MS", cls.viapi_poll_ms, 1),
             market_appcode=env.get("ALIYUN_MARKET_APPCODE", "").strip() or None,
             market_urls={i: u for i in MARKET_IDS if (u := _url(env, market_url_variable(i)))},

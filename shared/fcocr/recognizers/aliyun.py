@@ -28,7 +28,7 @@ from ..fields import Field, items_from, taxi_fields
 from ..prepare import Part
 from ..results import Line, Outcome, utc_now
 from ..retry import RetryPolicy, VendorFault, classify
-from ..storage import open_storage
+from ..storage import OssStorage
 from . import Capability, Limits, OptionSpec
 from .cloud import Reply, Row, loads, network_error, number, rotated_rect, run
 
@@ -312,7 +312,10 @@ class _Staging:
         settings = job.settings
         if settings.viapi_staging:
             bucket, prefix = settings.viapi_staging
-            self.storage = open_storage(bucket, job.runtime, settings, REGION)
+            if settings.local_root:
+                raise PermanentError("FCOCR_VIAPI_STAGING needs OSS; FCOCR_LOCAL_ROOT is set", code="Aliyun.RegionNotSupported")
+            self.storage = OssStorage(bucket, endpoint=settings.viapi_staging_endpoint, region=REGION,
+                                      credentials=job.runtime.credentials, public_endpoint=settings.viapi_staging_endpoint)
             self.prefix = prefix
         elif job.region == REGION:
             self.storage, self.prefix = job.storage, STAGING_PREFIX
