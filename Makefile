@@ -23,6 +23,7 @@ test: $(VENV)/.installed-local,oss,dev
 
 bench: $(VENV)/.installed-local,oss,dev
 	$(PY) bench/run.py
+	$(PY) bench/cloud.py
 
 clean:
 	rm -rf .venv .venv-py310 demo-out .pytest_cache build *.egg-info shared/*.egg-info
