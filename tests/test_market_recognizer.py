@@ -150,3 +150,23 @@ def test_success_false_and_002_business_errors_are_failures(monkeypatch, oss, ma
 def test_a_template_route_without_a_template_is_refused_before_any_call(monkeypatch, oss, market):
     _, doc = run(monkeypatch, oss, "template")
     assert doc["error"]["code"] == "Market.TemplateNotSet" and not market.requests
+
+
+VARIANT_OPTIONS = {
+    ("idcard", "back"): {"side": "back"}, ("driver-license", "back"): {"side": "back"},
+    ("vehicle-license", "back"): {"side": "back"}, ("template", "default"): {"template_id": "95d551ee-8b2b"},
+    ("template", "table"): {"template_id": market_emulator.TABLE_TEMPLATE_ID},
+    ("table", "html"): {"format": "html"}, ("table", "xlsx"): {"format": "xlsx"}, ("table", "json"): {"format": "json"},
+}
+
+
+@pytest.mark.parametrize("market_id,variant", [k for k in market_emulator.examples() if k[1] != "error"])
+def test_every_documented_example_becomes_a_result_without_loss(monkeypatch, oss, market, market_id, variant):
+    record, doc = run(monkeypatch, oss, market_id, VARIANT_OPTIONS.get((market_id, variant)),
+                      key=f"market/{market_id}-{variant}.jpg")
+    assert record["status"] == "succeeded", doc.get("error")
+    call = market.requests[-1]
+    assert call.variant == variant
+    assert doc["raw"] == json.loads(market_emulator.response_text(market_id, variant, format=call.format))
+    if doc.get("documentType"):
+        assert any(v not in (None, [], "") for k, v in doc["fields"].items() if k != "side")
