@@ -6,11 +6,9 @@ import io
 import json
 from types import SimpleNamespace
 
-import pytest
 from PIL import Image
 
 from .conftest import event_bytes, load_function
-from .emulators.oss import OssEmulator
 
 from fcocr import pipeline
 from fcocr.events import oss_event
@@ -24,14 +22,6 @@ def fc_context(timeout: float = 120):
     creds = SimpleNamespace(access_key_id=AK, access_key_secret=SK, security_token=TOKEN)
     return SimpleNamespace(request_id="fc-cloud-1", credentials=creds, region="cn-shanghai",
                            function=SimpleNamespace(name="ocr_upload", timeout=timeout))
-
-
-def oss_fixture(monkeypatch, region: str = "cn-shanghai"):
-    emulator = OssEmulator(region=region, credentials={AK: (SK, TOKEN)}).start()
-    emulator.create_bucket(BUCKET)
-    monkeypatch.setenv("FCOCR_OSS_ENDPOINT", emulator.endpoint)
-    monkeypatch.setenv("FCOCR_RETRY_BASE_MS", "1")  # the policy's pauses, shortened: tests check counts, not time
-    return emulator
 
 
 def route(monkeypatch, recognizer: str, options: dict | None = None, match: str = "**") -> None:

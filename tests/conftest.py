@@ -108,3 +108,16 @@ def load_function(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture
+def oss(monkeypatch):
+    """A Shanghai OSS emulator with the cloud tests' bucket, and fcocr pointed at it."""
+    from .cloud import AK, BUCKET, SK, TOKEN
+    from .emulators.oss import OssEmulator
+
+    with OssEmulator(region="cn-shanghai", credentials={AK: (SK, TOKEN)}) as emulator:
+        emulator.create_bucket(BUCKET)
+        monkeypatch.setenv("FCOCR_OSS_ENDPOINT", emulator.endpoint)
+        monkeypatch.setenv("FCOCR_RETRY_BASE_MS", "1")  # the policy's pauses, shortened: tests check counts, not time
+        yield emulator

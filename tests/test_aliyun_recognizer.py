@@ -3,27 +3,18 @@ from the OSS emulator by the viapi emulator, which answers with the seed's docum
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from fcocr import pipeline, tasks
 from fcocr.errors import TransientError
 from fcocr.recognizers import provider
 
-from .cloud import AK, BUCKET, SK, TOKEN, image, oss_fixture, pdf, result, route, upload
+from .cloud import AK, BUCKET, SK, TOKEN, image, pdf, result, route, upload
 from .emulators.oss import OssEmulator
 from .emulators.viapi import ViapiEmulator
 
 ROUTABLE = sorted(c.split(".", 1)[1] for c, cap in provider("aliyun").capabilities.items() if cap.routable)
 MP4 = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41" + b"\x00\x00\x00\x08free" * 64
-
-
-@pytest.fixture
-def oss(monkeypatch):
-    emulator = oss_fixture(monkeypatch)
-    yield emulator
-    emulator.stop()
 
 
 @pytest.fixture

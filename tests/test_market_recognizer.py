@@ -9,18 +9,11 @@ import pytest
 from fcocr.config import MARKET_IDS, market_url_variable
 from fcocr.errors import TransientError
 
-from .cloud import image, oss_fixture, pdf, result, route, upload
+from .cloud import image, pdf, result, route, upload
 from .emulators import market as market_emulator
 from .emulators.market import MarketEmulator
 
 APPCODE = "0123456789abcdef0123456789abcdef"
-
-
-@pytest.fixture
-def oss(monkeypatch):
-    emulator = oss_fixture(monkeypatch)
-    yield emulator
-    emulator.stop()
 
 
 @pytest.fixture

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from fcocr.errors import PermanentError, TransientError
+from fcocr.errors import TransientError
 
-from .cloud import image, oss_fixture, pdf, result, route, upload
+from .cloud import image, pdf, result, route, upload
 from .emulators.tencent import TencentEmulator
 
 SECRET_ID, SECRET_KEY = "AKIDfcocrtest", "tencent-secret"
-
-
-@pytest.fixture
-def oss(monkeypatch):
-    emulator = oss_fixture(monkeypatch)
-    yield emulator
-    emulator.stop()
 
 
 @pytest.fixture

@@ -169,6 +169,22 @@ def extract(document_type: str, data: Any, field_map: FieldMap, **fixed: Any) ->
     return fields, warnings
 
 
+def end_date_or_period(path: str, key: str) -> Callable[[Any, list[str]], Any]:
+    """Driver licences print an end date on some formats and a validity length ("6" years) on others:
+    ``validTo`` gets the date, ``validPeriod`` the length, from the same vendor field."""
+
+    def read(data: Any, warnings: list[str]) -> Any:
+        value = clean(lookup(data, path), "text", key, warnings)
+        if value is None:
+            return None
+        is_date = len(value) >= 8
+        if key == "validTo":
+            return clean(value, "date", key, warnings) if is_date else None
+        return None if is_date else value
+
+    return read
+
+
 def items_from(path: str, mapping: Mapping[str, Field]) -> Callable[[Any, list[str]], list[dict[str, Any]]]:
     """A field-map entry for line items: each element at ``path`` mapped through ``mapping``."""
 

@@ -28,7 +28,7 @@ PROVIDER_MODULES: dict[str, str] = {
     "aliyun": "fcocr.recognizers.aliyun",
     "market": "fcocr.recognizers.market",
     "tencent": "fcocr.recognizers.tencent",
-    # "green" (Content Security async scan) plugs in here when it lands.
+    "green": "fcocr.recognizers.green",
 }
 
 

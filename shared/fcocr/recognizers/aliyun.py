@@ -14,7 +14,6 @@ the call. Staged objects carry no image suffix, so they cannot trigger the uploa
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -24,7 +23,7 @@ from urllib.parse import urlsplit
 
 from .. import tasks
 from ..errors import ConfigError, PermanentError, TransientError
-from ..fields import Field, items_from, taxi_fields
+from ..fields import Field, end_date_or_period, taxi_fields
 from ..prepare import Part
 from ..results import Line, Outcome, utc_now
 from ..retry import RetryPolicy, VendorFault, classify
@@ -101,23 +100,6 @@ def _taxi_row(name: str) -> Any:
     return lambda data, warnings: _taxi(data, warnings).get(name)
 
 
-def _driver_validity(key: str) -> Any:
-    """FaceResult.EndDate is an end date on some licences and a validity length (years) on others."""
-
-    def read(data: Any, warnings: list[str]) -> Any:
-        from ..fields import MISSING, clean, lookup
-
-        value = clean(lookup(data, "FaceResult.EndDate"), "text", key, warnings)
-        if value is None:
-            return None
-        is_date = len(value) >= 8
-        if key == "validTo":
-            return clean(value, "date", key, warnings) if is_date else None
-        return None if is_date else value
-
-    return read
-
-
 ID_FACE = {"name": Field("FrontResult.Name"), "gender": Field("FrontResult.Gender"),
            "ethnicity": Field("FrontResult.Nationality"), "birthDate": Field("FrontResult.BirthDate", "date"),
            "address": Field("FrontResult.Address"), "idNumber": Field("FrontResult.IDNumber", "id")}
@@ -146,8 +128,8 @@ ROLL_TICKET = {
 DRIVER_FACE = {"name": Field("FaceResult.Name"), "gender": Field("FaceResult.Gender"),
                "licenseNumber": Field("FaceResult.LicenseNumber", "id"), "address": Field("FaceResult.Address"),
                "vehicleClass": Field("FaceResult.VehicleType"), "issueDate": Field("FaceResult.IssueDate", "date"),
-               "validFrom": Field("FaceResult.StartDate", "date"), "validTo": _driver_validity("validTo"),
-               "validPeriod": _driver_validity("validPeriod"), "issuingAuthority": Field("FaceResult.IssueUnit")}
+               "validFrom": Field("FaceResult.StartDate", "date"), "validTo": end_date_or_period("FaceResult.EndDate", "validTo"),
+               "validPeriod": end_date_or_period("FaceResult.EndDate", "validPeriod"), "issuingAuthority": Field("FaceResult.IssueUnit")}
 DRIVER_BACK = {"name": Field("BackResult.Name"), "licenseNumber": Field("BackResult.CardNumber", "id"),
                "archiveNumber": Field("BackResult.ArchiveNumber", "id"), "record": Field("BackResult.Record")}
 VEHICLE_FACE = {"plateNumber": Field("FaceResult.PlateNumber"), "vehicleType": Field("FaceResult.VehicleType"),

@@ -23,7 +23,7 @@ from typing import Any, Mapping
 
 from ..config import market_url_variable
 from ..errors import PermanentError
-from ..fields import Field, MISSING, clean, lookup, taxi_fields
+from ..fields import MISSING, Field, end_date_or_period, lookup, taxi_fields
 from ..prepare import Part
 from ..results import Line, Outcome
 from ..retry import VendorFault, classify
@@ -73,21 +73,6 @@ def _text_lines(payload: Any, page: int) -> list[Line]:
     return lines
 
 
-def _validity(key: str) -> Any:
-    """Driver licence end_date: an end date on some licences, a validity length (\"6\" years) on others."""
-
-    def read(payload: Any, warnings: list[str]) -> Any:
-        value = clean(lookup(payload, "end_date"), "text", key, warnings)
-        if value is None:
-            return None
-        is_date = len(value) >= 8
-        if key == "validTo":
-            return clean(value, "date", key, warnings) if is_date else None
-        return None if is_date else value
-
-    return read
-
-
 def _taxi(name: str) -> Any:
     def read(payload: Any, warnings: list[str]) -> Any:
         tickets = lookup(payload, "recipts")  # sic: the wire key
@@ -107,8 +92,8 @@ APIS: tuple[Api, ...] = (
     Api("driver-license", "印刷文字识别-驾驶证识别 driver license", "json", options=SIDE, row=Row("driver_license", {
         "face": {"name": Field("name"), "gender": Field("sex"), "licenseNumber": Field("num", "id"),
                  "address": Field("addr"), "vehicleClass": Field("vehicle_type"),
-                 "validFrom": Field("start_date", "date"), "validTo": _validity("validTo"),
-                 "validPeriod": _validity("validPeriod")},
+                 "validFrom": Field("start_date", "date"), "validTo": end_date_or_period("end_date", "validTo"),
+                 "validPeriod": end_date_or_period("end_date", "validPeriod")},
         "back": {"archiveNumber": Field("archive_no", "id")}}, side_option="side")),
     Api("vehicle-license", "印刷文字识别-行驶证识别 vehicle license", "json", options=SIDE, row=Row("vehicle_license", {
         "face": {"plateNumber": Field("plate_num"), "vehicleType": Field("vehicle_type"), "owner": Field("owner"),
