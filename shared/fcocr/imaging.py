@@ -201,7 +201,7 @@ def _pdfium():
     try:
         import pypdfium2
     except ImportError:  # pragma: no cover - depends on the install
-        raise InputError("PDF input needs the offline engine extra: pip install 'fcocr[local]'",
+        raise InputError("PDF input needs pypdfium2: pip install 'fcocr[cloud]' or 'fcocr[local]'",
                          code="UnsupportedFormat") from None
     return pypdfium2
 
