@@ -656,8 +656,9 @@ def test_no_callback_without_callback_url(green, oss):
 # ---- throttling and faults ----------------------------------------------------------------
 
 def test_qps_limit_per_access_key(oss):
+    clock = [1000.0]
     with GreenEmulator(credentials={AK: (SECRET, None), "ak-two": ("sk-two", None)},
-                       qps_limit=3) as green:
+                       qps_limit=3, rate_clock=lambda: clock[0]) as green:
         url = presign(oss, "a.png")
         task_id = submit(green, scan_body([url]))["data"][0]["taskId"]
         submit(green, scan_body([url]))
@@ -667,7 +668,9 @@ def test_qps_limit_per_access_key(oss):
         # Each API has its own budget, and so has each AccessKey.
         assert query(green, [task_id])["code"] == 200
         assert submit(green, scan_body([url]), make_client("ak-two", "sk-two"))["code"] == 200
-        time.sleep(1.0)
+        clock[0] += 0.999  # still inside the one-second window
+        assert server_error(lambda: submit(green, scan_body([url]))).get_error_code() == "Throttling.User"
+        clock[0] += 0.001  # the window has moved past the first three calls
         assert submit(green, scan_body([url]))["code"] == 200
 
 

@@ -4,6 +4,11 @@
     fcocr demo [--out DIR]           copy the shipped samples to DIR and process them
     fcocr invoke ocr-upload --event FILE [--root DIR]
                                      run functions/ocr_upload's handler on a console test event
+    fcocr invoke scan-callback --event FILE
+                                     run functions/scan_callback's handler on an FC 3.0 HTTP event (events/green-*)
+    fcocr invoke scan-reconcile [--event FILE]
+                                     run functions/scan_reconcile's handler once (events/timer-reconcile.json)
+    fcocr serve callback [--port N]  the callback function on a loopback HTTP server (what Content Security POSTs to)
     fcocr check                      validate the environment and routes, as a cold start would
 """
 
@@ -207,11 +212,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+INVOKABLE = ("ocr-upload", "scan-callback", "scan-reconcile")
+
+
 def cmd_invoke(args: argparse.Namespace) -> int:
-    if args.function != "ocr-upload":
-        raise SystemExit(f"fcocr: unknown function {args.function!r} (available: ocr-upload)")
+    if args.function not in INVOKABLE:
+        raise SystemExit(f"fcocr: unknown function {args.function!r} (available: {', '.join(INVOKABLE)})")
     if args.root:
         os.environ["FCOCR_LOCAL_ROOT"] = str(Path(args.root).resolve())
+    if args.function == "scan-reconcile":
+        from .reconcile import handle_timer_event
+
+        event = Path(args.event).read_bytes() if args.event else b"{}"
+        print(json.dumps(handle_timer_event(event, LocalContext()), ensure_ascii=False, indent=2))
+        return 0
+    if not args.event:
+        raise SystemExit(f"fcocr invoke {args.function}: --event FILE is required")
+    if args.function == "scan-callback":
+        from .callback import handle_fc3_event
+
+        answer = handle_fc3_event(Path(args.event).read_bytes(), LocalContext())
+        print(f"HTTP {answer['statusCode']}: {json.loads(answer['body'])['reason']}")
+        return 0
     if not os.environ.get("FCOCR_LOCAL_ROOT"):
         raise SystemExit("fcocr invoke: set FCOCR_LOCAL_ROOT or pass --root DIR (bucket B is DIR/B)")
     event = Path(args.event).read_bytes()
@@ -229,6 +251,40 @@ def cmd_invoke(args: argparse.Namespace) -> int:
             print(f"  wrote {path}")
             if args.show:
                 print(path.read_text("utf-8"))
+    return 0
+
+
+def callback_server(host: str = "127.0.0.1", port: int = 0):
+    """The callback function's WSGI handler on a threaded HTTP server (not started); ``server.url`` is its URL."""
+    import socketserver
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    from .callback import handle_wsgi
+
+    class Server(socketserver.ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format, *args):  # noqa: A002 - fcocr logs every callback itself, as JSON
+            pass
+
+    server = make_server(host, port, handle_wsgi, server_class=Server, handler_class=Quiet)
+    server.url = f"http://{host}:{server.server_address[1]}/"
+    return server
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if args.function != "callback":
+        raise SystemExit(f"fcocr: unknown server {args.function!r} (available: callback)")
+    from .config import Settings
+
+    Settings.from_env()  # a bad GREEN_* setting stops here, not at the first callback
+    server = callback_server(args.host, args.port)
+    print(f"fcocr: scan_callback listening on {server.url} (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
     return 0
 
 
@@ -259,11 +315,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("invoke", help="run a function's real handler on a console test event")
-    p.add_argument("function", help="ocr-upload")
-    p.add_argument("--event", required=True, help="event JSON file (see events/)")
+    p.add_argument("function", help=", ".join(INVOKABLE))
+    p.add_argument("--event", help="event JSON file (see events/); optional for scan-reconcile")
     p.add_argument("--root", help="local bucket root (default: FCOCR_LOCAL_ROOT)")
     p.add_argument("--show", action="store_true", help="print each result document")
     p.set_defaults(func=cmd_invoke)
+
+    p = sub.add_parser("serve", help="run a function on a loopback HTTP server")
+    p.add_argument("function", help="callback")
+    p.add_argument("--port", type=int, default=9000, help="port (default 9000; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("check", help="validate settings and routes as a cold start would")
     p.set_defaults(func=cmd_check)

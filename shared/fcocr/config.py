@@ -7,6 +7,7 @@ against ``ENVIRONMENT`` so no variable is read that the template does not declar
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -47,6 +48,15 @@ ENVIRONMENT: dict[str, str] = {
     "TENCENTCLOUD_REGION": "Tencent region: ap-beijing, ap-guangzhou, ap-hongkong, ap-shanghai (default) or na-toronto.",
     "FCOCR_TENCENT_ENDPOINT": "Tencent OCR endpoint as a full URL (default https://ocr.tencentcloudapi.com).",
     "FCOCR_TENCENT_INPUT": "How tencent.VatInvoiceOCR receives the file: base64 (default) or url (a presigned OSS URL).",
+    "GREEN_UID": "Your Alibaba Cloud main-account UID (not a RAM user's): green.* callbacks are checksummed with it (secret).",
+    "GREEN_SEED": "Seed sent with every green.* scan and mixed into its callback checksum: 1-64 letters, digits or "
+                  "underscores (secret).",
+    "GREEN_CRYPT_TYPE": "Callback checksum algorithm for green.*: SHA256 (default) or SM3.",
+    "GREEN_CALLBACK_URL": "The scan_callback function's HTTP trigger URL, sent with every green.* scan (unset: results "
+                          "come only through the reconcile timer).",
+    "FCOCR_GREEN_ENDPOINT": "Content Security endpoint as a full URL (default https://green.cn-shanghai.aliyuncs.com).",
+    "FCOCR_RECONCILE_BUCKETS": "Comma-separated buckets whose pending tasks the scan_reconcile timer finishes.",
+    "FCOCR_RECONCILE_AFTER": "Seconds a task stays pending before the reconcile timer asks for its result (default 60).",
 }
 
 # The Cloud Market API ids (recognizer market.<id>); each API's URL comes with the user's purchase.
@@ -64,6 +74,9 @@ for _id in MARKET_IDS:
 TENCENT_REGIONS = ("ap-beijing", "ap-guangzhou", "ap-hongkong", "ap-shanghai", "na-toronto")
 
 DEFAULT_RESULT_SUFFIX = ".ocr.json"
+GREEN_CRYPT_TYPES = ("SHA256", "SM3")
+_GREEN_SEED = re.compile(r"[A-Za-z0-9_]{1,64}")
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -132,6 +145,13 @@ class Settings:
     tencent_region: str = "ap-shanghai"
     tencent_endpoint: str = "https://ocr.tencentcloudapi.com"
     tencent_input: str = "base64"
+    green_uid: str | None = field(default=None, repr=False)
+    green_seed: str | None = field(default=None, repr=False)
+    green_crypt_type: str = "SHA256"
+    green_callback_url: str | None = None
+    green_endpoint: str = "https://green.cn-shanghai.aliyuncs.com"
+    reconcile_buckets: tuple[str, ...] = ()
+    reconcile_after: int = 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -170,4 +190,34 @@ class Settings:
             tencent_region=_choice(env, "TENCENTCLOUD_REGION", TENCENT_REGIONS, "ap-shanghai"),
             tencent_endpoint=_url(env, "FCOCR_TENCENT_ENDPOINT") or cls.tencent_endpoint,
             tencent_input=_choice(env, "FCOCR_TENCENT_INPUT", ("base64", "url"), "base64"),
+            **_green(env),
         )
+
+
+def _green(env: Mapping[str, str]) -> dict:
+    """Content Security settings. The seed and UID are secrets: errors name the variable, never the value."""
+    uid = env.get("GREEN_UID", "").strip() or None
+    if uid is not None and not uid.isdigit():
+        raise ConfigError("GREEN_UID must be your Alibaba Cloud main-account UID: digits only")
+    seed = env.get("GREEN_SEED", "").strip() or None
+    if seed is not None and not _GREEN_SEED.fullmatch(seed):
+        raise ConfigError("GREEN_SEED must be 1-64 letters, digits or underscores (the service's rule)")
+    crypt_type = _choice({"GREEN_CRYPT_TYPE": env.get("GREEN_CRYPT_TYPE", "").strip().upper()}, "GREEN_CRYPT_TYPE",
+                         GREEN_CRYPT_TYPES, "SHA256")
+    if crypt_type == "SM3":
+        from .checksum import sm3_hexdigest
+
+        try:
+            sm3_hexdigest(b"abc")
+        except RuntimeError as exc:
+            raise ConfigError(f"GREEN_CRYPT_TYPE=SM3: {exc}") from None
+    callback = _url(env, "GREEN_CALLBACK_URL")
+    if callback and not (uid and seed):
+        raise ConfigError("GREEN_CALLBACK_URL needs GREEN_SEED (sent with each scan) and GREEN_UID (to verify callbacks)")
+    buckets = tuple(b.strip() for b in env.get("FCOCR_RECONCILE_BUCKETS", "").split(",") if b.strip())
+    for bucket in buckets:
+        if not _BUCKET_NAME.fullmatch(bucket):
+            raise ConfigError(f"FCOCR_RECONCILE_BUCKETS: {bucket!r} is not a bucket name")
+    return dict(green_uid=uid, green_seed=seed, green_crypt_type=crypt_type, green_callback_url=callback,
+                green_endpoint=_url(env, "FCOCR_GREEN_ENDPOINT") or Settings.green_endpoint,
+                reconcile_buckets=buckets, reconcile_after=_int(env, "FCOCR_RECONCILE_AFTER", Settings.reconcile_after, 0))

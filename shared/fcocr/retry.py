@@ -35,7 +35,11 @@ TRANSIENT_CODES: Mapping[str, frozenset[str]] = {
                           "RequestLimitExceeded.GlobalRegionUinLimitExceeded", "InternalError",
                           "ResourceUnavailable", "FailedOperation.UnKnowError", "FailedOperation.DownLoadError",
                           "ClientNetworkError", "ServerNetworkError"}),
-    "green": frozenset({"Throttling", "Throttling.User", "InternalError", "ServiceUnavailable", "Timeout"}),
+    # Content Security: the gateway's codes, then green's own per-task msg names (its public error codes: 580-592
+    # are the service's faults, 588 its rate quota, 480/592 a failed or slow download of our presigned URL).
+    "green": frozenset({"Throttling", "Throttling.User", "InternalError", "ServiceUnavailable", "Timeout",
+                        "GENERAL_ERROR", "DB_FAILED", "TIMEOUT", "CACHE_FAILED", "ALGO_FAILED", "MQ_FAILED",
+                        "EXCEED_QUOTA", "CONNECTION_POOL_FULL", "DOWNLOAD_FAILED", "DOWNLOAD_TIMEOUT"}),
 }
 # An answer that is not the JSON the vendor documents (cut off, a proxy's page) is worth another try.
 TRANSIENT_EVERYWHERE = frozenset({"MalformedResponse"})

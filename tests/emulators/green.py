@@ -28,8 +28,9 @@ Usage::
         request.set_content(json.dumps(body).encode('utf-8'))
         answer = json.loads(client.do_action_with_exception(request))
 
-Time: signatures, the Date window, nonces and the QPS limit use the real clock; processing
-delay, retention and callbacks use the emulator's clock, which ``advance_clock()`` moves forward.
+Time: signatures, the Date window and nonces use the real clock; the QPS limit uses
+``rate_clock`` (``time.monotonic`` unless a test passes its own); processing delay, retention and
+callbacks use the emulator's clock, which ``advance_clock()`` moves forward.
 
 Where the seed is silent, these choices are made (all configurable or noted):
 
@@ -71,7 +72,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from typing import Any, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 from urllib.parse import unquote_plus, urlencode, urlsplit
 
 __all__ = ['GreenEmulator', 'RequestRecord', 'CallbackAttempt', 'DownloadRecord',
@@ -344,7 +345,8 @@ class GreenEmulator:
                  download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT,
                  callback_content: str = 'task',
                  business_http_status: Optional[int] = None,
-                 random_seed: Optional[int] = None):
+                 random_seed: Optional[int] = None,
+                 rate_clock: Callable[[], float] = time.monotonic):
         if callback_content not in ('task', 'envelope'):
             raise ValueError("callback_content must be 'task' or 'envelope'")
         self.region = region
@@ -360,6 +362,8 @@ class GreenEmulator:
         self.download_timeout = download_timeout
         self.callback_content = callback_content
         self.business_http_status = business_http_status
+        # The QPS limiter's clock (seconds, monotonic): a test can pass its own and move it.
+        self.rate_clock = rate_clock
 
         self.requests: List[RequestRecord] = []
         self.callback_attempts: List[CallbackAttempt] = []
@@ -637,7 +641,7 @@ class GreenEmulator:
     def _throttle(self, req: _Request) -> None:
         if self.qps_limit is None:
             return
-        now = time.monotonic()
+        now = self.rate_clock()
         with self._lock:
             hits = self._hits[(req.ak or '', req.path)]
             while hits and now - hits[0] >= 1.0:
