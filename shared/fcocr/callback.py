@@ -313,6 +313,8 @@ def _settle(item: Item, raw: Any, request_id: str | None, runtime: Runtime, sett
         return Reply(500, "storage error")
     if done == reconcile.NOT_READY:
         return Reply(503, "the task is not ready yet")
+    if done == reconcile.STALE:
+        return Reply(200, "the object has changed since; nothing written")
     return Reply(200, "already final" if done == reconcile.ALREADY_FINAL else "stored")
 
 

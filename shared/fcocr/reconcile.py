@@ -104,9 +104,9 @@ def finish(storage: Storage, record: tasks.TaskRecord, settings: Settings, runti
     """Write the final result of ``record``'s task (``outcome`` or ``error``) and close the task.
 
     Returns WRITTEN; ALREADY_FINAL when a final result for the record's ETag exists (nothing is written);
+    STALE when the source object has since been replaced or deleted (nothing is written, the task is closed);
     NOT_READY when ``require_pending`` and the source's result is not yet this task's pending document (the
-    upload function writes it just after submitting: a callback can overtake it); STALE when the source object
-    has since been replaced or deleted (nothing is written). Storage faults raise.
+    upload function writes it just after submitting: a callback can overtake it). Storage faults raise.
     """
     writer = ResultWriter(storage, settings.result_suffix)
     existing = writer.read(record.key) or {}
@@ -116,15 +116,15 @@ def finish(storage: Storage, record: tasks.TaskRecord, settings: Settings, runti
         return ALREADY_FINAL
     ours = same_etag and existing.get("status") == PENDING and (existing.get("task") or {}).get("id") == record.task_id
     if not ours:
-        if require_pending:
-            return NOT_READY
         try:
             current = storage.head(record.key).etag
         except ObjectNotFound:
             current = None
-        if current != record.etag:
+        if current != record.etag:  # replaced or deleted since: this result is for nothing that exists
             _close(storage, record, settings, runtime, None)
             return STALE
+        if require_pending:
+            return NOT_READY
     task = {"id": record.task_id, "kind": record.kind, "dataId": record.data_id, "submittedAt": record.submitted_at}
     started_at = existing.get("startedAt") if ours else record.submitted_at
     started = epoch(started_at)
@@ -223,6 +223,7 @@ def reconcile_bucket(storage: Storage, settings: Settings, runtime: Runtime, now
     from .recognizers import green
 
     counts: Counter = Counter()
+    counts["receiptsDropped"] = _drop_old_receipts(storage, now)
     due_green: list[tuple[tasks.TaskRecord, float]] = []
     for record in tasks.pending(storage):
         submitted = epoch(record.submitted_at)
@@ -263,7 +264,6 @@ def reconcile_bucket(storage: Storage, settings: Settings, runtime: Runtime, now
         logs.log(logging.WARNING, "green tasks not finished", requestId=runtime.request_id, bucket=storage.bucket,
                  errorCode=exc.code)
         counts["errors"] += 1
-    counts["receiptsDropped"] = _drop_old_receipts(storage, now)
     return {k: v for k, v in counts.items() if v}
 
 
@@ -290,10 +290,11 @@ def run(settings: Settings, runtime: Runtime, *, now: float | None = None) -> di
     for bucket in settings.reconcile_buckets:
         try:
             buckets[bucket] = reconcile_bucket(open_storage(bucket, runtime, settings), settings, runtime, now)
-        except FcocrError as exc:
+        except Exception as exc:  # FcocrError, or oss2's own from a listing: the other buckets go on
+            code = exc.code if isinstance(exc, FcocrError) else getattr(exc, "code", None) or type(exc).__name__
             logs.log(logging.WARNING, "bucket not reconciled", requestId=runtime.request_id, bucket=bucket,
-                     errorCode=exc.code)
-            buckets[bucket] = {"error": exc.code}
+                     errorCode=code)
+            buckets[bucket] = {"error": code}
     logs.log(logging.INFO, "reconciled", requestId=runtime.request_id, buckets=buckets)
     return {"requestId": runtime.request_id, "buckets": buckets}
 
