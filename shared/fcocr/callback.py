@@ -22,8 +22,6 @@ Logs say what was decided and why, with identifiers only: never the content, the
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 from dataclasses import dataclass
@@ -186,6 +184,9 @@ def read_fc3_event(event: Any) -> CallbackRequest:
     if len(body) > (MAX_BODY * 4 // 3 + 4 if event.get("isBase64Encoded") else MAX_BODY):
         raise Rejected(413, f"the body is over {MAX_BODY} bytes")
     if event.get("isBase64Encoded") is True:
+        import base64
+        import binascii
+
         try:
             raw = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
