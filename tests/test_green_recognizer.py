@@ -524,3 +524,14 @@ def test_receipts_are_dropped_after_four_hours(monkeypatch, oss, green, served):
     # After that, a replay of the push finds nothing at all.
     assert post_again(attempt, served.url)[0] == 404
 
+
+
+def test_a_storage_fault_on_one_task_leaves_it_for_the_next_tick_and_finishes_the_others(monkeypatch, oss, green):
+    route(monkeypatch, "green.train-ticket")
+    upload(oss, "one.png", image(fmt="PNG"))
+    upload(oss, "two.png", image(fmt="PNG", color=(1, 2, 3)))
+    oss.inject_fault(method="PUT", key="one.png.ocr.json", status=503, code="ServiceUnavailable", times=1)
+    assert run_reconcile()["buckets"][BUCKET] == {"finished": 1, "errors": 1}
+    assert result(oss, "one.png")["status"] == "pending" and result(oss, "two.png")["status"] == "succeeded"
+    assert run_reconcile()["buckets"][BUCKET] == {"finished": 1}
+    assert result(oss, "one.png")["status"] == "succeeded" and not records_left(oss)

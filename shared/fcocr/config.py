@@ -57,7 +57,13 @@ ENVIRONMENT: dict[str, str] = {
     "FCOCR_GREEN_ENDPOINT": "Content Security endpoint as a full URL (default https://green.cn-shanghai.aliyuncs.com).",
     "FCOCR_RECONCILE_BUCKETS": "Comma-separated buckets whose pending tasks the scan_reconcile timer finishes.",
     "FCOCR_RECONCILE_AFTER": "Seconds a task stays pending before the reconcile timer asks for its result (default 60).",
+    "FCOCR_FC_ENDPOINT": "Function Compute API endpoint for fcocr backfill --remote, as a full URL (default "
+                         "https://<account-id>.<region>.fc.aliyuncs.com).",
+    "ALIBABA_CLOUD_ACCOUNT_ID": "Your Alibaba Cloud account ID, for the default FC endpoint of fcocr backfill --remote "
+                                "(or pass --account-id).",
 }
+# Read by the fcocr command on the operator's machine, never by a deployed function: a template need not declare them.
+CLI_ONLY = frozenset({"FCOCR_FC_ENDPOINT", "ALIBABA_CLOUD_ACCOUNT_ID"})
 
 # The Cloud Market API ids (recognizer market.<id>); each API's URL comes with the user's purchase.
 MARKET_IDS = ("idcard", "driver-license", "vehicle-license", "business-license", "bank-card", "business-card",
@@ -74,7 +80,6 @@ for _id in MARKET_IDS:
 TENCENT_REGIONS = ("ap-beijing", "ap-guangzhou", "ap-hongkong", "ap-shanghai", "na-toronto")
 
 DEFAULT_RESULT_SUFFIX = ".ocr.json"
-GREEN_CRYPT_TYPES = ("SHA256", "SM3")
 _GREEN_SEED = re.compile(r"[A-Za-z0-9_]{1,64}")
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 
@@ -152,6 +157,8 @@ class Settings:
     green_endpoint: str = "https://green.cn-shanghai.aliyuncs.com"
     reconcile_buckets: tuple[str, ...] = ()
     reconcile_after: int = 60
+    fc_endpoint: str | None = None  # CLI only (fcocr backfill --remote)
+    account_id: str | None = None  # CLI only
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -191,7 +198,15 @@ class Settings:
             tencent_endpoint=_url(env, "FCOCR_TENCENT_ENDPOINT") or cls.tencent_endpoint,
             tencent_input=_choice(env, "FCOCR_TENCENT_INPUT", ("base64", "url"), "base64"),
             **_green(env),
+            **_backfill(env),
         )
+
+
+def _backfill(env: Mapping[str, str]) -> dict:
+    account = env.get("ALIBABA_CLOUD_ACCOUNT_ID", "").strip() or None
+    if account is not None and not account.isdigit():
+        raise ConfigError(f"ALIBABA_CLOUD_ACCOUNT_ID={account!r} must be your account ID: digits only")
+    return dict(fc_endpoint=_url(env, "FCOCR_FC_ENDPOINT"), account_id=account)
 
 
 def _green(env: Mapping[str, str]) -> dict:
@@ -202,11 +217,12 @@ def _green(env: Mapping[str, str]) -> dict:
     seed = env.get("GREEN_SEED", "").strip() or None
     if seed is not None and not _GREEN_SEED.fullmatch(seed):
         raise ConfigError("GREEN_SEED must be 1-64 letters, digits or underscores (the service's rule)")
-    crypt_type = _choice({"GREEN_CRYPT_TYPE": env.get("GREEN_CRYPT_TYPE", "").strip().upper()}, "GREEN_CRYPT_TYPE",
-                         GREEN_CRYPT_TYPES, "SHA256")
-    if crypt_type == "SM3":
-        from .checksum import sm3_hexdigest
+    from .checksum import CRYPT_TYPES, sm3_hexdigest  # stdlib only; SM3's own imports wait until it is used
 
+    crypt_type = env.get("GREEN_CRYPT_TYPE", "").strip().upper() or "SHA256"
+    if crypt_type not in CRYPT_TYPES:
+        raise ConfigError(f"GREEN_CRYPT_TYPE={crypt_type!r} must be SHA256 or SM3")
+    if crypt_type == "SM3":
         try:
             sm3_hexdigest(b"abc")
         except RuntimeError as exc:

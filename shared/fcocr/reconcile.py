@@ -195,8 +195,13 @@ def _finish_green(storage: Storage, due: list[tuple[tasks.TaskRecord, float]], s
                 continue
             else:
                 error = green.task_error(item, request_id)
-            _count(counts, finish(storage, record, settings, runtime, outcome=outcome, error=error,
-                                  require_pending=False))
+            try:
+                _count(counts, finish(storage, record, settings, runtime, outcome=outcome, error=error,
+                                      require_pending=False))
+            except FcocrError as exc:  # a storage fault: this task waits for the next tick, the others go on
+                logs.log(logging.WARNING, "task not finished", requestId=runtime.request_id, bucket=storage.bucket,
+                         key=record.key, taskId=record.task_id, errorCode=exc.code)
+                counts["errors"] += 1
 
 
 def _finish_viapi(storage: Storage, record: tasks.TaskRecord, settings: Settings, runtime: Runtime,
@@ -258,12 +263,7 @@ def reconcile_bucket(storage: Storage, settings: Settings, runtime: Runtime, now
             logs.log(logging.WARNING, "task not finished", requestId=runtime.request_id, bucket=storage.bucket,
                      key=record.key, taskId=record.task_id, errorCode=exc.code)
             counts["errors"] += 1
-    try:
-        _finish_green(storage, due_green, settings, runtime, counts)
-    except FcocrError as exc:  # a storage fault while writing: the next tick tries again
-        logs.log(logging.WARNING, "green tasks not finished", requestId=runtime.request_id, bucket=storage.bucket,
-                 errorCode=exc.code)
-        counts["errors"] += 1
+    _finish_green(storage, due_green, settings, runtime, counts)
     return {k: v for k, v in counts.items() if v}
 
 
