@@ -535,3 +535,18 @@ def test_a_storage_fault_on_one_task_leaves_it_for_the_next_tick_and_finishes_th
     assert result(oss, "one.png")["status"] == "pending" and result(oss, "two.png")["status"] == "succeeded"
     assert run_reconcile()["buckets"][BUCKET] == {"finished": 1}
     assert result(oss, "one.png")["status"] == "succeeded" and not records_left(oss)
+
+
+def test_a_staged_copy_is_deleted_when_the_task_record_cannot_be_saved(monkeypatch, oss, green):
+    route(monkeypatch, "green.train-ticket")
+    monkeypatch.setattr(green_module, "LIMITS", green_module.Limits(
+        formats=green_module.LIMITS.formats, max_bytes=20_000, max_side=30_001, max_pixels=250_000_000))
+    data = image(size=(900, 700), fmt="PNG", noise=True)
+    oss.put(BUCKET, "nosave.png", data)
+    etag = oss.head(BUCKET, "nosave.png")["etag"].strip('"').upper()
+    record_key = tasks.parse_data_id(tasks.data_id_for(BUCKET, "nosave.png", etag))[1]
+    oss.inject_fault(method="PUT", key=record_key, status=403, code="AccessDenied", times=10)
+    out = upload(oss, "nosave.png", data)
+    assert out["records"][0]["status"] == "failed" and result(oss, "nosave.png")["error"]["code"] == "Oss.AccessDenied"
+    assert any(r.method == "PUT" and r.key.startswith(".fcocr-staging/") for r in oss.requests)  # it was staged
+    assert not [k for k in oss.keys(BUCKET) if k.startswith(".fcocr-")] and not submits(green)

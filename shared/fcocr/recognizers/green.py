@@ -294,6 +294,7 @@ def submit_batch(jobs: Sequence[Any], card: str, *, client: GreenClient | None =
     prepared: list[tuple[int, tasks.TaskRecord, str]] = []
     for index in sorted(first.values()):
         job = jobs[index]
+        staging: dict | None = None
         try:
             url, staging, warnings = _prepare(job)
             extra: dict[str, Any] = {"card": card}
@@ -307,6 +308,11 @@ def submit_batch(jobs: Sequence[Any], card: str, *, client: GreenClient | None =
             # Before submitting: a result that comes back at once must find its source.
             tasks.save(job.storage, record)
         except FcocrError as exc:
+            if staging:  # prepared and staged, but the record could not be saved: nothing will ever delete it
+                try:
+                    job.storage.delete(staging["key"])
+                except FcocrError:
+                    pass
             answers[index] = exc
             continue
         prepared.append((index, record, url))
