@@ -550,3 +550,18 @@ def test_a_staged_copy_is_deleted_when_the_task_record_cannot_be_saved(monkeypat
     assert out["records"][0]["status"] == "failed" and result(oss, "nosave.png")["error"]["code"] == "Oss.AccessDenied"
     assert any(r.method == "PUT" and r.key.startswith(".fcocr-staging/") for r in oss.requests)  # it was staged
     assert not [k for k in oss.keys(BUCKET) if k.startswith(".fcocr-")] and not submits(green)
+
+
+def test_a_record_never_submitted_waits_an_hour_then_fails_retryable(monkeypatch, oss, green):
+    """The upload function died between saving the record and submitting: nobody will complete it."""
+    route(monkeypatch, "green.train-ticket")
+    upload(oss, "half.png", image(fmt="PNG"))
+    store = storage()
+    record = tasks.load(store, result(oss, "half.png")["task"]["dataId"])
+    record.task_id = ""
+    tasks.save(store, record)
+    assert run_reconcile()["buckets"][BUCKET] == {"waiting": 1}
+    assert run_reconcile(now=time.time() + 2 * 3600)["buckets"][BUCKET] == {"finished": 1}
+    error = result(oss, "half.png")["error"]
+    assert error["code"] == "Green.NotSubmitted" and error["retryable"] is True and not queries(green)
+    assert not records_left(oss)
