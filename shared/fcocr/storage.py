@@ -50,7 +50,8 @@ class Storage(Protocol):
     def delete(self, key: str) -> None:
         """Remove ``key``; absent is fine (deleting twice is not an error)."""
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+    def list(self, prefix: str = "", start_after: str = "") -> Iterator[ObjectInfo]:
+        """Objects whose key starts with ``prefix`` and sorts after ``start_after``, in key order, as OSS lists them."""
 
 
 def _too_large(key: str, size: int, max_bytes: int) -> InputError:
@@ -158,16 +159,18 @@ class LocalStorage:
         except FileNotFoundError:
             pass
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        for dirpath, dirnames, filenames in os.walk(self.directory):
-            dirnames.sort()
-            for name in sorted(filenames):
+    def list(self, prefix: str = "", start_after: str = "") -> Iterator[ObjectInfo]:
+        keys = []
+        for dirpath, _, filenames in os.walk(self.directory):
+            for name in filenames:
                 rel = os.path.relpath(os.path.join(dirpath, name), self.directory).replace(os.sep, "/")
-                if rel.startswith(prefix) and not (name.startswith(".") and name.endswith(".tmp")):
-                    try:
-                        yield self.head(rel)
-                    except (ObjectNotFound, UnsafeKeyError):
-                        continue
+                if rel.startswith(prefix) and rel > start_after and not (name.startswith(".") and name.endswith(".tmp")):
+                    keys.append(rel)
+        for rel in sorted(keys):  # key order, as OSS lists (str order is UTF-8 byte order)
+            try:
+                yield self.head(rel)
+            except (ObjectNotFound, UnsafeKeyError):
+                continue
 
 
 def _xattrs(path: str) -> dict[str, str]:
@@ -291,10 +294,14 @@ class OssStorage:
     def delete(self, key: str) -> None:
         self._call(key, self._bucket.delete_object, key)  # OSS answers 204 for an absent key too
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+    def list(self, prefix: str = "", start_after: str = "") -> Iterator[ObjectInfo]:
         import oss2
 
-        for obj in oss2.ObjectIteratorV2(self._bucket, prefix=prefix):
+        pages = iter(oss2.ObjectIteratorV2(self._bucket, prefix=prefix, start_after=start_after, max_keys=1000))
+        while True:
+            obj = self._call(prefix, next, pages, None)  # a page is fetched inside next(): its errors mapped as any call's
+            if obj is None:
+                return
             if not obj.is_prefix():
                 yield ObjectInfo(key=obj.key, etag=normalize_etag(obj.etag), size=int(obj.size or 0))
 

@@ -80,6 +80,15 @@ class Capability:
     paid: bool = True  # a paid call is never repeated for the same source ETag
     document_type: str | None = None  # key into the normalized field sets
     routable: bool = True  # False: a helper capability fcocr calls itself (aliyun.GetAsyncJobResult)
+    # The vendor's rate quota in calls per second, None when it states none; capabilities naming the same
+    # ``qps_scope`` share one quota (green: one per API for every card), otherwise each has its own.
+    qps: float | None = None
+    qps_scope: str | None = None
+
+    @property
+    def quota(self) -> str:
+        """The name of the rate quota this capability's calls count against."""
+        return self.qps_scope or self.id
 
     def resolve_options(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
         """Options checked against the table, with defaults filled in; unknown names are errors."""

@@ -435,7 +435,7 @@ class GreenProvider:
     name = FAMILY
     capabilities = {
         f"{FAMILY}.{c.card}": Capability(id=f"{FAMILY}.{c.card}", title=c.title, limits=LIMITS, mode="async",
-                                         document_type=c.document_type)
+                                         document_type=c.document_type, qps=QPS, qps_scope="green.asyncscan")
         for c in CARDS
     }
 

@@ -32,6 +32,7 @@ from .cloud import Reply, Row, loads, network_error, number, rotated_rect, run
 
 FAMILY = "market"
 MiB = 1024 * 1024
+QPS = 5  # the Cloud Market OCR APIs' stated rate limit, per API and purchase (Capability.qps)
 # 001: "keep images within 1.5 MB"; 002: requests over 2 MB get 413. Larger inputs are recompressed first.
 LIMITS_001 = Limits(formats=frozenset({"jpeg", "png", "bmp", "tiff"}), max_bytes=3 * MiB // 2)
 LIMITS_002 = Limits(formats=frozenset({"jpeg", "png", "bmp"}), max_bytes=3 * MiB // 2)
@@ -183,7 +184,7 @@ class MarketProvider:
     name = FAMILY
     capabilities = {
         f"{FAMILY}.{api.id}": Capability(id=f"{FAMILY}.{api.id}", title=api.title, limits=api.limits,
-                                         options=api.options, document_type=api.row.document_type)
+                                         options=api.options, document_type=api.row.document_type, qps=QPS)
         for api in APIS
     }
 

@@ -29,6 +29,7 @@ from .cloud import Reply, Row, loads, network_error, outcome_from, run
 FAMILY = "tencent"
 ACTION, VERSION = "VatInvoiceOCR", "2018-11-19"
 MiB = 1024 * 1024
+QPS = 10  # VatInvoiceOCR's default request rate limit: 10 per second (Capability.qps)
 PRESIGN_SECONDS = 15 * 60
 LIMITS = Limits(formats=frozenset({"png", "jpeg", "pdf"}), max_bytes=base64_limit(7 * MiB), min_side=19,
                 max_side=10001)
@@ -58,7 +59,7 @@ VAT = {
 }
 ROW = Row("vat_invoice", VAT)
 CAPABILITY = Capability(id=f"{FAMILY}.{ACTION}", title="增值税发票识别 VAT invoice (images and PDFs, every page)",
-                        limits=LIMITS, document_type="vat_invoice")
+                        limits=LIMITS, document_type="vat_invoice", qps=QPS)
 
 _CLIENTS: dict[tuple, Any] = {}
 _LOCK = threading.Lock()
