@@ -319,10 +319,10 @@ def _settle(item: Item, raw: Any, request_id: str | None, runtime: Runtime, sett
     return Reply(200, "already final" if done == reconcile.ALREADY_FINAL else "stored")
 
 
-def _respond(reply: Reply, runtime: Runtime, body_bytes: int | None = None) -> Reply:
+def _respond(reply: Reply, runtime: Runtime, content_chars: int | None = None) -> Reply:
     level = logging.INFO if reply.status == 200 else logging.ERROR if reply.status >= 500 else logging.WARNING
     logs.log(level, "callback", requestId=runtime.request_id, status=reply.status, reason=reply.reason,
-             bodyBytes=body_bytes)
+             contentChars=content_chars)
     return reply
 
 
