@@ -1,0 +1,491 @@
+"""``fcocr package``: the deployable code of the Function Compute functions, built for FC's python3.10.
+
+Layout: one dependency tree, one zip per function::
+
+    build/site/               fcocr and its runtime dependencies, installed for FC by pip --target
+    build/<function>.zip      build/site + functions/<function>/index.py at the root: template.yml's CodeUri
+    build/template.yml        (--code-bucket) template.yml with CodeUri oss://bucket/prefix<function>-<hash>.zip
+
+The three functions run the same library, so they get the same tree; a zip differs only by its
+``index.py``. What goes in:
+
+* fcocr itself, from a wheel built from this checkout (``pip wheel``): the package and its data,
+  never the tests;
+* the runtime dependencies of the recognizers the routes name, and nothing else: every deployment
+  gets the core (PyYAML, Pillow), oss2 and pypdfium2; ``aliyun.*`` adds the OpenAPI client,
+  ``tencent.*`` the slim Tencent OCR SDK (``tencentcloud-sdk-python-ocr`` + ``-common``, never the
+  full SDK), ``green.*`` the Content Security SDK, ``market.*`` requests; the offline engine
+  (rapidocr, onnxruntime, OpenCV) only when a route names ``local.*``;
+* installed for FC's platform: CPython 3.10 on Debian 10 (glibc 2.28), so binary wheels tagged
+  manylinux2014 or manylinux_2_x up to 2_28 (``--only-binary=:all:``). Dependencies published only
+  as source (oss2, the aliyun-python-sdk-* packages, crcmod) are pure Python: they are built into
+  wheels first, with no C compiler, so crcmod takes its pure-Python fallback;
+* then pruned by the rules in ``PRUNE`` (each with its reason), and vendored shared libraries that
+  nothing left links to are dropped (``orphaned_libraries``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email.parser
+import fnmatch
+import hashlib
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Iterable, Sequence
+
+# function name -> its handler's directory in the repository (index.py goes to the zip's root).
+FUNCTIONS = {
+    "ocr_upload": "functions/ocr_upload",
+    "scan_callback": "functions/scan_callback",
+    "scan_reconcile": "functions/scan_reconcile",
+}
+
+FC_PYTHON = "3.10"
+# FC's python3.10 runtime is Debian 10 (glibc 2.28), x86_64: any manylinux wheel up to glibc 2.28 runs there.
+FC_PLATFORMS = tuple(f"manylinux_2_{minor}_x86_64" for minor in range(28, 16, -1)) + (
+    "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64")
+BUDGET_MB = 10.0
+
+# Which recognizer family needs which requirement of fcocr's extras ("base": every deployment).
+# tests/test_package.py checks that every requirement of the cloud and local extras is placed here.
+REQUIREMENT_GROUPS = {
+    "oss2": "base",  # storage: every function reads and writes OSS
+    "pypdfium2": "base",  # PDF page counts and rendering: needed by every family
+    "requests": "market",  # also a dependency of oss2, so present anyway
+    "alibabacloud-tea-openapi": "aliyun",
+    "tencentcloud-sdk-python-common": "tencent",
+    "tencentcloud-sdk-python-ocr": "tencent",
+    "aliyun-python-sdk-core": "green",
+    "aliyun-python-sdk-green": "green",
+    "rapidocr": "local",
+    "onnxruntime": "local",
+}
+PACKAGED_EXTRAS = ("oss", "cloud", "local")
+PROVIDERS = ("local", "aliyun", "market", "tencent", "green")
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    pattern: str  # fnmatch on the path relative to the tree, '/'-separated; a directory goes whole
+    reason: str
+
+
+PRUNE: tuple[Rule, ...] = (
+    Rule("*/__pycache__", "bytecode of the build machine's Python, not FC's: FC compiles what it imports"),
+    Rule("__pycache__", "bytecode of the build machine's Python"),
+    Rule("bin", "console scripts: nothing runs them on FC"),
+    Rule("*.dist-info/RECORD", "pip's uninstall list: nothing installs or uninstalls on FC"),
+    Rule("*.dist-info/INSTALLER", "pip bookkeeping"),
+    Rule("*.dist-info/REQUESTED", "pip bookkeeping"),
+    Rule("*.dist-info/direct_url.json", "pip bookkeeping"),
+    Rule("fcocr/samples", "the demo documents of `fcocr demo`: never read on FC"),
+    Rule("*/tests", "a dependency's own test suite"),
+    Rule("*/test_*.py", "a dependency's own tests"),
+    Rule("crcmod/test.py", "crcmod's tests"),
+    Rule("Crypto/SelfTest", "pycryptodome's self-test suite"),
+    Rule("*.pyi", "type stubs"),
+    Rule("*.pyx", "Cython sources of compiled modules"),
+    Rule("*.pxd", "Cython sources"),
+    Rule("*.pxi", "Cython sources"),
+    Rule("*.c", "C sources of compiled modules"),
+    Rule("*.h", "C headers"),
+    # Pillow: formats and features fcocr never uses. Each is an optional module that Pillow imports
+    # inside try/except (the plugin reports the format unsupported), so the core keeps working.
+    Rule("PIL/_avif.*.so", "AVIF: not a format fcocr accepts (its AV1 codecs are most of Pillow's size)"),
+    Rule("PIL/_imagingft.*.so", "FreeType text rendering: fcocr draws no text"),
+    Rule("PIL/_imagingcms.*.so", "ICC colour management (ImageCms): fcocr does not convert profiles"),
+    Rule("PIL/_imagingtk.*.so", "Tk display"),
+    # Speedups with a pure-Python fallback that the package itself selects when they are absent.
+    Rule("yaml/_yaml.*.so", "libyaml binding: yaml.safe_load, what fcocr calls, is the pure-Python loader"),
+    Rule("_yaml", "the libyaml binding's shim package"),
+    Rule("aiohttp/*.so", "aiohttp's C speedups (pure-Python fallback): fcocr's SDK calls are synchronous"),
+    Rule("aiohttp/_websocket/*.so", "aiohttp's C speedups (pure-Python fallback)"),
+    Rule("multidict/*.so", "C speedup with a pure-Python fallback"),
+    Rule("yarl/*.so", "C speedup with a pure-Python fallback"),
+    Rule("frozenlist/*.so", "C speedup with a pure-Python fallback"),
+    Rule("propcache/*.so", "C speedup with a pure-Python fallback"),
+)
+
+
+class PackageError(Exception):
+    pass
+
+
+# ------------------------------------------------------------------------------------------ requirements
+_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*([^;]*?)\s*(?:;\s*(.*))?$")
+_EXTRA_MARKER = re.compile(r"""^extra\s*==\s*["']([^"']+)["']$""")
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclasses.dataclass(frozen=True)
+class Requirement:
+    name: str  # canonical
+    spec: str  # "oss2>=2.18" as pip takes it
+    extra: str | None  # None: a core dependency
+
+
+def parse_requires_dist(lines: Iterable[str]) -> list[Requirement]:
+    """Requires-Dist values of a wheel's METADATA. Only core and ``extra == "x"`` markers are expected."""
+    out = []
+    for line in lines:
+        match = _REQUIREMENT.match(line)
+        if not match:
+            raise PackageError(f"cannot read the requirement {line!r}")
+        name, extras, version, marker = match.groups()
+        extra = None
+        if marker:
+            extra_match = _EXTRA_MARKER.match(marker.strip())
+            if not extra_match:
+                raise PackageError(f"unexpected environment marker in {line!r}: fcocr's own extras only")
+            extra = extra_match.group(1)
+        out.append(Requirement(canonical(name), f"{name}{extras or ''}{version}", extra))
+    return out
+
+
+def wheel_requirements(wheel: Path) -> list[Requirement]:
+    with zipfile.ZipFile(wheel) as z:
+        metadata = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
+        message = email.parser.Parser().parsestr(z.read(metadata).decode("utf-8"))
+    return parse_requires_dist(message.get_all("Requires-Dist") or [])
+
+
+def providers_for_routes(spec: str | None) -> set[str]:
+    """The recognizer families the routes name (``spec`` as FCOCR_ROUTES takes it; None: the shipped routes)."""
+    from .routing import Router
+
+    return {route.recognizer.split(".", 1)[0] for route in Router.load(spec).routes}
+
+
+def select(requirements: Sequence[Requirement], providers: Iterable[str]) -> list[str]:
+    """The pip requirement strings a deployment for ``providers`` needs."""
+    providers = set(providers)
+    unknown = providers - set(PROVIDERS)
+    if unknown:
+        raise PackageError(f"unknown recognizer families {sorted(unknown)} (known: {', '.join(PROVIDERS)})")
+    wanted: dict[str, str] = {}
+    for req in requirements:
+        if req.extra is None:
+            wanted.setdefault(req.name, req.spec)
+            continue
+        if req.extra not in PACKAGED_EXTRAS:
+            continue  # dev tools
+        group = REQUIREMENT_GROUPS.get(req.name)
+        if group is None:
+            raise PackageError(f"{req.spec} (extra {req.extra!r}) has no entry in fcocr.package.REQUIREMENT_GROUPS: "
+                               "say which recognizer family needs it")
+        if group == "base" or group in providers:
+            wanted.setdefault(req.name, req.spec)
+    return [wanted[name] for name in sorted(wanted)]
+
+
+# ------------------------------------------------------------------------------------------ pruning
+def _rel(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _size(path: Path) -> int:
+    if path.is_dir() and not path.is_symlink():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    return path.lstat().st_size
+
+
+def prune(root: Path, rules: Sequence[Rule] = PRUNE) -> dict[str, int]:
+    """Delete what the rules match under ``root``: bytes removed per rule (the first rule that matches counts)."""
+    removed: dict[str, int] = {}
+    for dirpath, dirnames, filenames in os.walk(root, topdown=True):
+        here = Path(dirpath)
+        for name in sorted(dirnames):
+            rel = _rel(here / name, root)
+            rule = next((r for r in rules if fnmatch.fnmatchcase(rel, r.pattern)), None)
+            if rule:
+                removed[rule.pattern] = removed.get(rule.pattern, 0) + _size(here / name)
+                shutil.rmtree(here / name)
+                dirnames.remove(name)
+        for name in filenames:
+            rel = _rel(here / name, root)
+            rule = next((r for r in rules if fnmatch.fnmatchcase(rel, r.pattern)), None)
+            if rule:
+                removed[rule.pattern] = removed.get(rule.pattern, 0) + (here / name).lstat().st_size
+                (here / name).unlink()
+    return removed
+
+
+def elf_needed(path: Path) -> list[str] | None:
+    """DT_NEEDED entries of a 64-bit little-endian ELF file (what FC's x86_64 loads); None if not one."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        return None
+    e_shoff, = struct.unpack_from("<Q", data, 0x28)
+    e_shentsize, e_shnum = struct.unpack_from("<HH", data, 0x3A)
+    sections = []
+    for i in range(e_shnum):
+        off = e_shoff + i * e_shentsize
+        if off + 64 > len(data):
+            return None
+        _name, sh_type, _flags, _addr, sh_offset, sh_size, sh_link = struct.unpack_from("<IIQQQQI", data, off)
+        sections.append((sh_type, sh_offset, sh_size, sh_link))
+    needed = []
+    for sh_type, sh_offset, sh_size, sh_link in sections:
+        if sh_type != 6:  # SHT_DYNAMIC
+            continue
+        _t, str_offset, str_size, _l = sections[sh_link]
+        strtab = data[str_offset:str_offset + str_size]
+        for pos in range(sh_offset, sh_offset + sh_size - 15, 16):
+            tag, value = struct.unpack_from("<qQ", data, pos)
+            if tag == 0:  # DT_NULL
+                break
+            if tag == 1:  # DT_NEEDED
+                end = strtab.index(b"\0", value)
+                needed.append(strtab[value:end].decode("utf-8"))
+    return needed
+
+
+def orphaned_libraries(root: Path) -> list[Path]:
+    """Shared libraries vendored by auditwheel (``<dist>.libs/``) that no remaining module needs, even indirectly."""
+    vendored = {p.name: p for d in root.glob("*.libs") if d.is_dir() for p in d.iterdir() if p.is_file()}
+    if not vendored:
+        return []
+    modules = [p for p in root.rglob("*.so*") if p.is_file() and p.parent.name[-5:] != ".libs"]
+    pending = [n for m in modules for n in (elf_needed(m) or [])]
+    used: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in vendored and name not in used:
+            used.add(name)
+            pending.extend(elf_needed(vendored[name]) or [])
+    return sorted(p for n, p in vendored.items() if n not in used)
+
+
+def prune_tree(root: Path) -> dict[str, int]:
+    removed = prune(root)
+    for lib in orphaned_libraries(root):
+        key = f"{lib.parent.name}/ (no module links to it)"
+        removed[key] = removed.get(key, 0) + lib.stat().st_size
+        lib.unlink()
+    return removed
+
+
+# ------------------------------------------------------------------------------------------ zips
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def _entries(site: Path, handler: Path) -> list[tuple[str, Path]]:
+    entries = [(_rel(p, site), p) for p in site.rglob("*") if p.is_file()]
+    entries = [(n, p) for n, p in entries if n != "index.py"]
+    return sorted(entries + [("index.py", handler)])
+
+
+def write_zip(target: Path, site: Path, handler: Path) -> Path:
+    """A reproducible zip: sorted entries, fixed timestamps, 0644 (0755 for shared objects and executables)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".zip.tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        for name, path in _entries(site, handler):
+            info = zipfile.ZipInfo(name, _EPOCH)
+            mode = 0o755 if (path.stat().st_mode & 0o111 or ".so" in PurePosixPath(name).suffixes) else 0o644
+            info.external_attr = (0o100000 | mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with open(path, "rb") as f:
+                z.writestr(info, f.read(), compresslevel=9)
+    tmp.replace(target)
+    return target
+
+
+def contributors(zip_path: Path, top: int = 8) -> list[tuple[str, int]]:
+    """The largest top-level entries of a zip, by compressed size."""
+    sizes: dict[str, int] = {}
+    with zipfile.ZipFile(zip_path) as z:
+        for info in z.infolist():
+            head = info.filename.split("/", 1)[0]
+            sizes[head] = sizes.get(head, 0) + info.compress_size
+    return sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def packaged_template(template_text: str, uris: dict[str, str]) -> str:
+    """template.yml with each function's ``CodeUri: ./build/<name>.zip`` replaced by its OSS URI."""
+    out = template_text
+    for name, uri in uris.items():
+        old = f"CodeUri: ./build/{name}.zip"
+        if out.count(old) != 1:
+            raise PackageError(f"template.yml must hold exactly one '{old}'")
+        out = out.replace(old, f"CodeUri: '{uri}'")
+    return out
+
+
+# ------------------------------------------------------------------------------------------ build
+@dataclasses.dataclass
+class Plan:
+    providers: set[str]
+    requirements: list[str]
+
+    @property
+    def needs_engine(self) -> bool:
+        return "local" in self.providers
+
+
+@dataclasses.dataclass
+class Built:
+    plan: Plan
+    zips: dict[str, Path]
+    removed: dict[str, int]
+
+
+def repository_root() -> Path:
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "pyproject.toml").is_file() or not (root / "functions").is_dir():
+        raise PackageError(f"fcocr package runs from a checkout of the repository (no pyproject.toml at {root})")
+    return root
+
+
+def _pip(args: Sequence[str], env: dict[str, str] | None = None) -> None:
+    cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise PackageError(f"pip failed ({' '.join(cmd[3:5])} ...):\n{tail}")
+
+
+def build_wheel(repo: Path, out: Path) -> Path:
+    _pip(["wheel", "--no-deps", "--quiet", "-w", str(out), str(repo)])
+    (wheel,) = out.glob("fcocr-*.whl")
+    return wheel
+
+
+def install_for_fc(wheel: Path, requirements: Sequence[str], site: Path, work: Path) -> None:
+    """pip install --target for FC's CPython 3.10, binary wheels only; source-only dependencies built pure first."""
+    wheelhouse, cache = work / "wheelhouse", work / "pip-cache"
+    # 1. Wheels for the whole closure on this machine; an sdist-only dependency is built here with no C
+    #    compiler (CC=false), so a package with an optional C extension (crcmod) builds pure-Python.
+    #    A private cache keeps a compiled wheel of an earlier build from being picked instead.
+    env = dict(os.environ, CC="false", CXX="false")
+    _pip(["wheel", "--quiet", "--cache-dir", str(cache), "-w", str(wheelhouse), str(wheel), *requirements], env)
+    # 2. The real install, for FC: its binary wheels from the index, the pure ones from the wheelhouse.
+    platforms = [arg for p in FC_PLATFORMS for arg in ("--platform", p)]
+    _pip(["install", "--quiet", "--no-compile", "--target", str(site), "--python-version", FC_PYTHON,
+          "--implementation", "cp", *platforms, "--only-binary=:all:", "--find-links", str(wheelhouse),
+          "--cache-dir", str(cache), str(wheel), *requirements])
+
+
+def plan(routes: str | None, extra_providers: Iterable[str] = (), wheel: Path | None = None,
+         requirements: Sequence[Requirement] | None = None) -> Plan:
+    providers = providers_for_routes(routes) | set(extra_providers)
+    if requirements is None:
+        if wheel is None:
+            raise PackageError("plan needs the wheel or its requirements")
+        requirements = wheel_requirements(wheel)
+    return Plan(providers, select(requirements, providers))
+
+
+def build(out: Path, *, routes: str | None = None, extra_providers: Iterable[str] = (),
+          repo: Path | None = None, log=print) -> Built:
+    repo = repo or repository_root()
+    out.mkdir(parents=True, exist_ok=True)
+    work = out / ".work"
+    if work.exists():
+        shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    log("building the fcocr wheel from", repo)
+    wheel = build_wheel(repo, work / "dist")
+    the_plan = plan(routes, extra_providers, wheel=wheel)
+    log("recognizer families:", ", ".join(sorted(the_plan.providers)) or "none")
+    log("requirements:", " ".join(the_plan.requirements))
+    site = out / "site"
+    if site.exists():
+        shutil.rmtree(site)
+    log(f"installing for FC (CPython {FC_PYTHON}, manylinux x86_64 up to glibc 2.28) into {site}")
+    install_for_fc(wheel, the_plan.requirements, site, work)
+    removed = prune_tree(site)
+    zips = {name: write_zip(out / f"{name}.zip", site, repo / src / "index.py") for name, src in FUNCTIONS.items()}
+    shutil.rmtree(work / "dist", ignore_errors=True)
+    return Built(the_plan, zips, removed)
+
+
+def verify_imports(zip_path: Path, python: str, modules: Sequence[str]) -> str:
+    """Import ``modules`` from the unpacked zip with another interpreter (FC's version), isolated from its site."""
+    with tempfile.TemporaryDirectory() as tmp:
+        with zipfile.ZipFile(zip_path) as z:
+            z.extractall(tmp)
+        code = ("import importlib, sys; sys.path.insert(0, sys.argv[1]); "
+                "[importlib.import_module(m) for m in sys.argv[2:]]; "
+                "print(sys.version.split()[0], 'imported', len(sys.argv) - 2, 'modules')")
+        proc = subprocess.run([python, "-I", "-S", "-c", code, tmp, *modules], capture_output=True, text=True,
+                              env={"PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1"})
+        if proc.returncode != 0:
+            raise PackageError(f"{zip_path.name}: import failed under {python}:\n{proc.stderr.strip()[-2000:]}")
+        return proc.stdout.strip()
+
+
+# The modules each family's code imports (lazily) on FC: what --verify imports from the built zip.
+FAMILY_MODULES = {
+    "base": ["index", "fcocr.pipeline", "fcocr.callback", "fcocr.reconcile", "fcocr.imaging", "fcocr.prepare",
+             "oss2", "PIL.Image", "PIL.JpegImagePlugin", "PIL.PngImagePlugin", "PIL.TiffImagePlugin",
+             "PIL.WebPImagePlugin", "PIL.GifImagePlugin", "PIL.BmpImagePlugin", "pypdfium2", "yaml"],
+    "aliyun": ["fcocr.recognizers.aliyun", "alibabacloud_tea_openapi.client", "alibabacloud_tea_openapi.models",
+               "alibabacloud_tea_openapi.exceptions", "alibabacloud_tea_openapi.utils_models", "darabonba.runtime"],
+    "tencent": ["fcocr.recognizers.tencent", "tencentcloud.common.credential", "tencentcloud.ocr.v20181119.ocr_client",
+                "tencentcloud.common.profile.client_profile", "tencentcloud.common.profile.http_profile",
+                "tencentcloud.common.exception.tencent_cloud_sdk_exception"],
+    "green": ["fcocr.recognizers.green", "aliyunsdkcore.client", "aliyunsdkcore.auth.credentials",
+              "aliyunsdkcore.acs_exception.exceptions", "aliyunsdkgreen.request.v20180509.ImageAsyncScanRequest",
+              "aliyunsdkgreen.request.v20180509.ImageAsyncScanResultsRequest"],
+    "market": ["fcocr.recognizers.market", "requests"],
+    "local": ["fcocr.recognizers.local", "rapidocr", "onnxruntime", "numpy"],
+}
+
+
+def modules_to_verify(providers: Iterable[str]) -> list[str]:
+    return [m for family in ("base", *sorted(providers)) for m in FAMILY_MODULES.get(family, [])]
+
+
+def report(built: Built, budget_mb: float = BUDGET_MB, out=None) -> list[str]:
+    """Print the zip sizes, the biggest parts and what was pruned; return the names of zips over budget."""
+    out = out or sys.stdout
+    over = []
+    if built.removed:
+        total = sum(built.removed.values())
+        print(f"pruned {total / 1e6:.1f} MB (uncompressed):", file=out)
+        for pattern, size in sorted(built.removed.items(), key=lambda kv: -kv[1])[:12]:
+            print(f"  {size / 1e6:7.2f} MB  {pattern}", file=out)
+    print(f"\n{'zip':<34}{'size':>10}   budget {budget_mb:g} MB", file=out)
+    for name, path in built.zips.items():
+        size = path.stat().st_size
+        flag = "ok" if size <= budget_mb * 1e6 else "OVER BUDGET"
+        if size > budget_mb * 1e6:
+            over.append(name)
+        print(f"{str(path):<34}{size / 1e6:>8.2f} MB   {flag}", file=out)
+    first = next(iter(built.zips.values()))
+    print("\nlargest parts (compressed, the same in every zip):", file=out)
+    for head, size in contributors(first):
+        print(f"  {size / 1e6:7.2f} MB  {head}", file=out)
+    if built.plan.needs_engine:
+        print("\nThe routes name local.*: the package carries the offline engine (rapidocr, onnxruntime, OpenCV)\n"
+              "and is far larger than the budget. Deploy it as is (FC takes code packages up to 500 MB through\n"
+              "OSS, at a slower cold start), or move the engine into an FC layer; cloud-only routes need neither.",
+              file=out)
+    elif over:
+        print(f"\nOver the {budget_mb:g} MB budget: {', '.join(over)}. The parts above are what the routes' "
+              "recognizer families need after pruning.", file=out)
+    return over
