@@ -9,7 +9,10 @@
     fcocr invoke scan-reconcile [--event FILE]
                                      run functions/scan_reconcile's handler once (events/timer-reconcile.json)
     fcocr serve callback [--port N]  the callback function on a loopback HTTP server (what Content Security POSTs to)
+    fcocr backfill oss://bucket/prefix [--remote]
+                                     the documents already in a bucket: recognized here, or by invoking the deployed function
     fcocr check                      validate the environment and routes, as a cold start would
+    fcocr package [--routes SPEC]    build build/<function>.zip (fcocr + runtime dependencies) for Function Compute
 """
 
 from __future__ import annotations
@@ -42,31 +45,37 @@ DEMO_ODD_KEY = "发票 样本/2026年11月 报销+差旅/增值税 发票.png"
 
 
 class Progress:
-    """A one-line progress bar on a terminal (rate, ETA); sparse plain lines otherwise."""
+    """A one-line progress bar on a terminal (rate, ETA); sparse plain lines otherwise.
 
-    def __init__(self, total: int, stream=None) -> None:
+    ``total`` may be None until it is known (backfill counts while it works): no ETA until then.
+    """
+
+    def __init__(self, total: int | None, stream=None) -> None:
         self.total, self.done, self.stream = total, 0, stream or sys.stderr
         self.started = time.monotonic()
         self.tty = self.stream.isatty()
         self._last_plain = -1
 
-    def advance(self) -> None:
-        self.done += 1
+    def advance(self, n: int = 1) -> None:
+        self.done += n
         elapsed = max(time.monotonic() - self.started, 1e-9)
         rate = self.done / elapsed
-        eta = (self.total - self.done) / rate if rate else 0.0
+        total = self.total if self.total is not None else 0
+        eta = f"ETA {max(total - self.done, 0) / rate:.0f}s" if self.total is not None and rate else "ETA ?"
+        shown = f"{self.done}/{self.total if self.total is not None else '?'}"
         if self.tty:
             width = 28
-            filled = int(width * self.done / max(self.total, 1))
+            filled = int(width * min(self.done, total) / max(total, 1))
             bar = "#" * filled + "-" * (width - filled)
-            self.stream.write(f"\r[{bar}] {self.done}/{self.total} {rate:.2f}/s ETA {eta:.0f}s ")
+            self.stream.write(f"\r[{bar}] {shown} {rate:.2f}/s {eta} ")
             if self.done == self.total:
                 self.stream.write("\n")
         else:
-            decile = 10 * self.done // max(self.total, 1)
-            if decile != self._last_plain or self.done == self.total:
-                self._last_plain = decile
-                self.stream.write(f"progress {self.done}/{self.total} {rate:.2f}/s ETA {eta:.0f}s\n")
+            # Each tenth of a known total; every 10 seconds while the total is unknown.
+            step = 10 * self.done // max(total, 1) if self.total is not None else int(elapsed // 10) - 1
+            if step != self._last_plain or self.done == self.total:
+                self._last_plain = step
+                self.stream.write(f"progress {shown} {rate:.2f}/s {eta}\n")
         self.stream.flush()
 
 
@@ -157,6 +166,14 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
+def print_table(rows: Sequence[Sequence[str]], out=None) -> None:
+    """Columns aligned for a terminal (CJK characters take two); the last one is left ragged."""
+    out = out or sys.stdout
+    widths = [max(_width(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(c + " " * (w - _width(c)) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1], file=out)
+
+
 def print_summary(done: list[tuple[LocalUpload, Report]], out=None) -> None:
     out = out or sys.stdout
     rows = [("document", "status", "recognizer", "lines", "seconds", "note")]
@@ -173,9 +190,7 @@ def print_summary(done: list[tuple[LocalUpload, Report]], out=None) -> None:
         note = f"{report.error_code}: {report.reason}" if report.error_code else report.reason
         rows.append((f"{upload.bucket}/{upload.key}", report.status, report.recognizer or "-", lines,
                      f"{report.duration_ms / 1000:.2f}", note[:80]))
-    widths = [max(_width(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        print("  ".join(c + " " * (w - _width(c)) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1], file=out)
+    print_table(rows, out)
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     print(f"\n{len(done)} documents: {summary}", file=out)
 
@@ -288,6 +303,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from .backfill import command
+
+    return command(args)
+
+
+def cmd_package(args: argparse.Namespace) -> int:
+    from .package import run_cli
+
+    return run_cli(args)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     application = App.from_env()
     print(f"settings ok; {len(application.router.routes)} routes from {application.router.source}:")
@@ -327,6 +354,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.set_defaults(func=cmd_serve)
 
+    from .backfill import add_arguments
+
+    p = sub.add_parser("backfill", help="recognize the documents already under an OSS prefix, here or by invoking "
+                                        "the deployed function")
+    add_arguments(p)
+    p.set_defaults(func=cmd_backfill)
+
+    from .package import BUDGET_MB, PROVIDERS
+
+    p = sub.add_parser("package", help="build the deployable zips of the FC functions (build/<function>.zip)")
+    p.add_argument("--out", default="build", help="output directory (default ./build, template.yml's CodeUri)")
+    p.add_argument("--routes", help="routes file or inline JSON deciding which vendor SDKs go in "
+                                    "(default: FCOCR_ROUTES, else the shipped routes.yml)")
+    p.add_argument("--with", dest="providers", action="append", default=[], choices=PROVIDERS,
+                   help="also package this recognizer family (for uploads that pick it by metadata); repeatable")
+    p.add_argument("--plan", action="store_true", help="print the families and requirements; build nothing")
+    p.add_argument("--verify", metavar="PYTHON", help="a CPython 3.10 to import every handler and SDK from each zip with")
+    p.add_argument("--code-bucket", help="also write OUT/template.yml with CodeUri oss://BUCKET/PREFIX... (for ROS)")
+    p.add_argument("--code-prefix", default="fcocr-code/", help="object prefix of the zips (default fcocr-code/)")
+    p.add_argument("--budget-mb", type=float, default=BUDGET_MB, help="size budget per zip (default %(default)s MB)")
+    p.add_argument("--strict", action="store_true", help="exit 1 if a zip is over the budget")
+    p.set_defaults(func=cmd_package)
+
     p = sub.add_parser("check", help="validate settings and routes as a cold start would")
     p.set_defaults(func=cmd_check)
     return parser
@@ -334,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command in {"process", "demo"}:
+    if args.command in {"process", "demo", "backfill"}:
         # The summary table says what the per-document log lines would; keep the terminal readable.
         os.environ.setdefault("FCOCR_LOG_LEVEL", "ERROR")
     try:

@@ -228,6 +228,8 @@ def _oss_bucket(endpoint: str, bucket: str, region: str, creds: Credentials) -> 
 
 
 class OssStorage:
+    list_page = 1000  # keys per ListObjectsV2 page: OSS's maximum
+
     def __init__(self, bucket: str, *, endpoint: str, region: str, credentials: Credentials | None,
                  public_endpoint: str | None = None) -> None:
         if not credentials:
@@ -297,7 +299,8 @@ class OssStorage:
     def list(self, prefix: str = "", start_after: str = "") -> Iterator[ObjectInfo]:
         import oss2
 
-        pages = iter(oss2.ObjectIteratorV2(self._bucket, prefix=prefix, start_after=start_after, max_keys=1000))
+        pages = iter(oss2.ObjectIteratorV2(self._bucket, prefix=prefix, start_after=start_after,
+                                          max_keys=self.list_page))
         while True:
             obj = self._call(prefix, next, pages, None)  # a page is fetched inside next(): its errors mapped as any call's
             if obj is None:
