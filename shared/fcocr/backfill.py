@@ -529,8 +529,7 @@ class Backfill:
         elif outcome == "ready":
             if self.dry_run:
                 self.summary.would += 1
-                if len(self.summary.samples) < 10:
-                    self.summary.samples.append(keys[0])
+                self.summary.samples = sorted(self.summary.samples + keys)[:10]  # the first in key order
                 if not self.remote:
                     self._would_route(detail)
             else:
