@@ -54,26 +54,23 @@ import collections
 import concurrent.futures
 import copy
 import dataclasses
-import datetime
-import email.utils
 import hashlib
 import hmac
 import http.client
-import http.server
 import json
 import os
 import random
 import re
 import socket
 import string
-import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 from urllib.parse import unquote_plus, urlencode, urlsplit
+
+from ._http import BadRequest, LoopbackEmulator, LoopbackHandler, parse_http_date
 
 __all__ = ['GreenEmulator', 'RequestRecord', 'CallbackAttempt', 'DownloadRecord',
            'GreenGatewayError', 'load_examples', 'CARDS', 'DEFAULT_CREDENTIALS', 'DEFAULT_UID']
@@ -185,10 +182,6 @@ class _DropConnection(Exception):
     pass
 
 
-class _BadRequest(Exception):
-    pass
-
-
 def _err_incomplete_signature(detail: str) -> GreenGatewayError:
     return GreenGatewayError(400, 'IncompleteSignature',
                              'The request signature does not conform to Aliyun standards. ' + detail)
@@ -248,18 +241,6 @@ class _Response:
 
 # --------------------------------------------------------------------------------------------
 # Helpers
-
-def _parse_http_date(value: str) -> Optional[float]:
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if parsed is None:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
-    return parsed.timestamp()
-
 
 def _json_bytes(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(',', ':')).encode('utf-8')
@@ -333,7 +314,7 @@ def _roa_string_to_sign(req: _Request) -> str:
 # --------------------------------------------------------------------------------------------
 # The emulator
 
-class GreenEmulator:
+class GreenEmulator(LoopbackEmulator):
     """An in-memory Content Security endpoint on 127.0.0.1; see the module docstring."""
 
     def __init__(self, credentials: Optional[Dict[str, Tuple[str, Optional[str]]]] = None,
@@ -347,6 +328,7 @@ class GreenEmulator:
                  business_http_status: Optional[int] = None,
                  random_seed: Optional[int] = None,
                  rate_clock: Callable[[], float] = time.monotonic):
+        super().__init__(_Handler, 'green-emulator')
         if callback_content not in ('task', 'envelope'):
             raise ValueError("callback_content must be 'task' or 'envelope'")
         self.region = region
@@ -376,10 +358,8 @@ class GreenEmulator:
         self._card_extras: Dict[str, dict] = {
             card: examples['results'][card]['data'][0].get('extras', {}) for card in CARDS}
 
-        self.endpoint = ''
         self.host = '127.0.0.1'
         self.port = 0
-        self._lock = threading.RLock()
         self._rng = random.Random(random_seed)  # task ids
         self._clock_offset = 0.0
         self._tasks: Dict[str, _Task] = {}
@@ -387,46 +367,12 @@ class GreenEmulator:
         self._nonces: Dict[Tuple[str, str], float] = {}
         self._hits: Dict[Tuple[str, str], Deque[float]] = collections.defaultdict(
             collections.deque)
-        self._server: Optional[_Server] = None
-        self._thread: Optional[threading.Thread] = None
-        self._connections: set = set()
 
     # ---- lifecycle ----------------------------------------------------------------------
 
-    def start(self) -> 'GreenEmulator':
-        if self._server is not None:
-            return self
-        server = _Server(('127.0.0.1', 0), _Handler)
-        server.emulator = self
-        self._server = server
-        self.port = server.server_address[1]
+    def _published(self, port: int) -> None:
+        self.port = port
         self.endpoint = 'http://%s:%d' % (self.host, self.port)
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={'poll_interval': 0.02},
-                                        name='green-emulator', daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> 'GreenEmulator':
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     # ---- clock --------------------------------------------------------------------------
 
@@ -577,7 +523,7 @@ class GreenEmulator:
                                     'Specified signature version is not valid.')
 
         date = h.get('date')
-        when = _parse_http_date(date) if date else None
+        when = parse_http_date(date) if date else None
         if when is None:
             raise GreenGatewayError(400, 'InvalidTimeStamp.Format',
                                     'Specified time stamp or date value is not well formatted.')
@@ -893,79 +839,12 @@ class GreenEmulator:
 # --------------------------------------------------------------------------------------------
 # HTTP plumbing
 
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    emulator: GreenEmulator
-
-    def handle_error(self, request, client_address) -> None:
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = 'HTTP/1.1'   # keep-alive, as the SDK's pooled session expects
-    disable_nagle_algorithm = True
-
-    @property
-    def emulator(self) -> GreenEmulator:
-        return self.server.emulator  # type: ignore[attr-defined]
-
-    def version_string(self) -> str:
-        return 'Tengine'
-
-    def log_message(self, format, *args) -> None:  # noqa: A002 - keep test output quiet
-        pass
-
-    def setup(self) -> None:
-        super().setup()
-        with self.emulator._lock:
-            self.emulator._connections.add(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            with self.emulator._lock:
-                self.emulator._connections.discard(self.connection)
-
-    def do_POST(self):
-        self._handle()
-
-    do_GET = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = do_POST
-
-    def _read_body(self) -> bytes:
-        if 'chunked' in (self.headers.get('Transfer-Encoding') or '').lower():
-            chunks = []
-            while True:
-                line = self.rfile.readline(65537)
-                try:
-                    size = int(line.split(b';', 1)[0].strip(), 16)
-                except ValueError:
-                    raise _BadRequest('bad chunk size')
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b'\r\n', b'\n', b''):
-                        pass
-                    return b''.join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(65537)
-        length = self.headers.get('Content-Length')
-        if length is None:
-            return b''
-        try:
-            size = int(length)
-        except ValueError:
-            raise _BadRequest('bad Content-Length')
-        if size < 0:
-            raise _BadRequest('bad Content-Length')
-        return self.rfile.read(size)
+class _Handler(LoopbackHandler):
+    server_header = 'Tengine'
+    do_PATCH = LoopbackHandler.do_POST
 
     def _parse_target(self) -> Tuple[str, Dict[str, str]]:
-        target = self.path
-        if '://' in target.split('?', 1)[0]:
-            parts = urlsplit(target)
-            target = parts.path + ('?' + parts.query if parts.query else '')
-        path, _, query = target.partition('?')
+        path, _, query = self._origin_target().partition('?')
         params: Dict[str, str] = {}
         for item in query.split('&'):
             if item:
@@ -982,23 +861,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         try:
             body = self._read_body()
             path, params = self._parse_target()
-            headers: Dict[str, str] = {}
-            for name, value in self.headers.items():
-                headers.setdefault(name.lower(), value)
-            req = _Request(self.command, path, params, headers, body)
+            req = _Request(self.command, path, params, self._lower_headers(), body)
             resp = emulator._process(req, request_id)
-        except _BadRequest as exc:
+        except BadRequest as exc:
             self.close_connection = True
             resp = emulator._gateway_response(GreenGatewayError(400, 'InvalidParameter', str(exc)),
                                               request_id)
         except _DropConnection:
             emulator._record(self._make_record(req, path, 0, 'ConnectionDropped', None,
                                                request_id))
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self._drop_connection()
             return
         except GreenGatewayError as exc:
             resp = emulator._gateway_response(exc, request_id)

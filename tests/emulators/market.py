@@ -61,13 +61,10 @@ import dataclasses
 import email.message
 import hmac
 import http
-import http.server
 import io
 import json
 import random
 import re
-import socket
-import sys
 import threading
 import urllib.error
 import urllib.request
@@ -75,6 +72,8 @@ import uuid
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 from urllib.parse import urlsplit
+
+from ._http import BadRequest, LoopbackEmulator, LoopbackHandler
 
 __all__ = ["MarketEmulator", "RequestRecord", "API_PATHS", "OUTPUT_LABELS", "ERRORS",
            "MISSING_APPCODE", "WRONG_APPCODE", "TENGINE_413", "TABLE_TEMPLATE_ID",
@@ -459,7 +458,7 @@ def _value_size(value) -> int:
 # --------------------------------------------------------------------------------------------
 # The emulator
 
-class MarketEmulator:
+class MarketEmulator(LoopbackEmulator):
     """The Alibaba Cloud Market OCR APIs on 127.0.0.1; see the module docstring.
 
     ``appcode``         the APPCODE the gateway accepts;
@@ -472,66 +471,30 @@ class MarketEmulator:
     def __init__(self, appcode: str = DEFAULT_APPCODE, max_body: int = DEFAULT_MAX_BODY, *,
                  text_max_body: int = TEXT_MAX_BODY, known_templates=None,
                  download_timeout: float = DOWNLOAD_TIMEOUT_SECONDS):
+        super().__init__(_Handler, "market-emulator")
         self.appcode = appcode
         self.max_body = max_body
         self.text_max_body = text_max_body
         self.known_templates = None if known_templates is None else set(known_templates)
         self.download_timeout = download_timeout
         self.requests: List[RequestRecord] = []
-        self.endpoint = ""
         # Set whenever a 'delay' fault starts holding a request: tests wait on it, not on time.
         self.delay_started = threading.Event()
-        self._lock = threading.RLock()
         self._faults: List[_Fault] = []
         self._held: List[_Fault] = []
         self._responses: Dict[str, Tuple[int, str, Dict[str, str]]] = {}
         self._by_path = {path: api for api, path in API_PATHS.items()}
-        self._server: Optional[_Server] = None
-        self._thread: Optional[threading.Thread] = None
-        self._connections: set = set()
         self._stopping = threading.Event()
         examples()   # fail at construction, not mid-test, if the data file is broken
 
     # ---- lifecycle ----------------------------------------------------------------------
 
-    def start(self) -> "MarketEmulator":
-        if self._server is not None:
-            return self
+    def _starting(self) -> None:
         self._stopping.clear()
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.emulator = self
-        self._server = server
-        self.endpoint = "http://127.0.0.1:%d" % server.server_address[1]
-        # shutdown() only takes effect at the next poll, so poll often: stop() stays fast.
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name="market-emulator", daemon=True)
-        self._thread.start()
-        return self
 
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
+    def _stopping_now(self) -> None:
         self._stopping.set()
         self.release_delayed()
-        server.shutdown()
-        # Keep-alive connections would otherwise leave handler threads blocked in recv().
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> "MarketEmulator":
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     # ---- addresses ------------------------------------------------------------------------
 
@@ -1067,99 +1030,23 @@ def _parse_multipart(body: bytes, content_type: str) -> List[Tuple[str, bytes]]:
 # --------------------------------------------------------------------------------------------
 # HTTP plumbing
 
-class _BadRequest(Exception):
-    pass
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    emulator: MarketEmulator
-
-    def handle_error(self, request, client_address) -> None:
-        # Clients hanging up (or stop() cutting keep-alive connections) is normal here.
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes; without TCP_NODELAY each response can stall
-    # ~40 ms on the client's delayed ACK.
-    disable_nagle_algorithm = True
-
-    @property
-    def emulator(self) -> MarketEmulator:
-        return self.server.emulator  # type: ignore[attr-defined]
-
-    def version_string(self) -> str:
-        return "MarketEmulator"
-
-    def log_message(self, format, *args) -> None:  # noqa: A002 - keep test output quiet
-        pass
-
-    def setup(self) -> None:
-        super().setup()
-        with self.emulator._lock:
-            self.emulator._connections.add(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            with self.emulator._lock:
-                self.emulator._connections.discard(self.connection)
-
-    def do_POST(self):
-        self._handle()
-
-    do_GET = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = do_POST
-
-    def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks: List[bytes] = []
-            while True:
-                line = self.rfile.readline(65537)
-                try:
-                    size = int(line.split(b";", 1)[0].strip(), 16)
-                except ValueError:
-                    raise _BadRequest("bad chunk size") from None
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(65537)
-        length = self.headers.get("Content-Length")
-        if length is None:
-            return b""
-        try:
-            size = int(length)
-        except ValueError:
-            raise _BadRequest("bad Content-Length") from None
-        if size < 0:
-            raise _BadRequest("bad Content-Length")
-        return self.rfile.read(size)
+class _Handler(LoopbackHandler):
+    server_header = "MarketEmulator"
+    do_PATCH = LoopbackHandler.do_POST
 
     def _handle(self) -> None:
         emulator = self.emulator
         request_id = str(uuid.uuid4()).upper()
         try:
             body = self._read_body()
-        except _BadRequest as exc:
+        except BadRequest as exc:
             self.close_connection = True
             self._send(_gateway_error(400, "Invalid Request Body: %s" % exc).reply, request_id)
             return
-        headers: Dict[str, str] = {}
-        for name, value in self.headers.items():
-            headers.setdefault(name.lower(), value)
-        reply = emulator._handle_request(self.command, self.path, headers, body, request_id)
+        reply = emulator._handle_request(self.command, self.path, self._lower_headers(), body,
+                                         request_id)
         if reply.drop:
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self._drop_connection()
             return
         self._send(reply, request_id)
 

@@ -34,16 +34,14 @@ import datetime
 import email.utils
 import hashlib
 import hmac
-import http.server
 import itertools
-import socket
-import sys
-import threading
 import time
 from typing import Dict, List, Optional, Tuple
-from urllib.parse import quote, unquote_plus, unquote_to_bytes, urlsplit
+from urllib.parse import quote, unquote_plus, unquote_to_bytes
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape as _xml_escape
+
+from ._http import BadRequest, LoopbackEmulator, LoopbackHandler, parse_http_date
 
 __all__ = ["OssEmulator", "RequestRecord", "OssServiceError", "crc64_ecma"]
 
@@ -246,18 +244,6 @@ def _iso8601(ts: float) -> str:
         '%Y-%m-%dT%H:%M:%S.000Z')
 
 
-def _parse_http_date(value: str) -> Optional[float]:
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if parsed is None:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
-    return parsed.timestamp()
-
-
 def _parse_v4_datetime(value: str) -> Optional[float]:
     try:
         parsed = datetime.datetime.strptime(value, '%Y%m%dT%H%M%SZ')
@@ -323,61 +309,19 @@ class _Request:
 # --------------------------------------------------------------------------------------------
 # The emulator
 
-class OssEmulator:
+class OssEmulator(LoopbackEmulator):
     """An in-memory OSS endpoint on 127.0.0.1; see the module docstring."""
 
     def __init__(self, region: str = 'cn-shanghai', credentials=None):
+        super().__init__(_Handler, 'oss-emulator')
         self.region = region
         # access_key_id -> (access_key_secret, security_token or None)
         self.credentials: Dict[str, Tuple[str, Optional[str]]] = dict(
             DEFAULT_CREDENTIALS if credentials is None else credentials)
         self.requests: List[RequestRecord] = []
-        self.endpoint = ''
-        self._lock = threading.RLock()
         self._buckets: Dict[str, _Bucket] = {}
         self._faults: List[_Fault] = []
-        self._server: Optional[_Server] = None
-        self._thread: Optional[threading.Thread] = None
-        self._connections: set = set()
         self._request_ids = itertools.count(1)
-
-    # ---- lifecycle ----------------------------------------------------------------------
-
-    def start(self) -> 'OssEmulator':
-        if self._server is not None:
-            return self
-        server = _Server(('127.0.0.1', 0), _Handler)
-        server.emulator = self
-        self._server = server
-        self.endpoint = 'http://127.0.0.1:%d' % server.server_address[1]
-        # shutdown() only takes effect at the next poll, so poll often: stop() stays fast.
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={'poll_interval': 0.02},
-                                        name='oss-emulator', daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        # Keep-alive connections would otherwise leave handler threads blocked in recv().
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> 'OssEmulator':
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     # ---- direct seeding and inspection (no HTTP, no auth) ---------------------------------
 
@@ -641,7 +585,7 @@ class OssEmulator:
                                         authorization)
         # oss2 (like OSS) prefers x-oss-date over Date in the string to sign.
         date = req.headers.get('x-oss-date') or req.headers.get('date')
-        when = _parse_http_date(date) if date else None
+        when = parse_http_date(date) if date else None
         if when is None:
             raise _err_access_denied('OSS authentication requires a valid Date.')
         self._check_skew(when, date)
@@ -1248,7 +1192,7 @@ class OssEmulator:
             raise OssServiceError(412, 'PreconditionFailed', 'At least one of the pre-conditions '
                                   'you specified did not hold.', Condition='If-Match')
         if 'if-unmodified-since' in h:
-            since = _parse_http_date(h['if-unmodified-since'])
+            since = parse_http_date(h['if-unmodified-since'])
             if since is not None and last_modified > since:
                 raise OssServiceError(412, 'PreconditionFailed', 'At least one of the '
                                       'pre-conditions you specified did not hold.',
@@ -1257,7 +1201,7 @@ class OssEmulator:
             if h['if-none-match'].strip() in (quoted, etag, '*'):
                 return 304
         elif 'if-modified-since' in h:
-            since = _parse_http_date(h['if-modified-since'])
+            since = parse_http_date(h['if-modified-since'])
             if since is not None and last_modified <= since:
                 return 304
         return None
@@ -1301,89 +1245,14 @@ class _DropConnection(Exception):
     """An injected fault that closes the connection without a response."""
 
 
-class _BadRequest(Exception):
-    pass
-
-
 # --------------------------------------------------------------------------------------------
 # HTTP plumbing
 
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    emulator: OssEmulator
-
-    def handle_error(self, request, client_address) -> None:
-        # Clients hanging up (or stop() cutting keep-alive connections) is normal here.
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = 'HTTP/1.1'   # keep-alive, as oss2's pooled session expects
-    # Headers and body go out in separate writes; without TCP_NODELAY each response can stall
-    # ~40 ms on the client's delayed ACK.
-    disable_nagle_algorithm = True
-
-    @property
-    def emulator(self) -> OssEmulator:
-        return self.server.emulator  # type: ignore[attr-defined]
-
-    def version_string(self) -> str:
-        return 'AliyunOSS'
-
-    def log_message(self, format, *args) -> None:  # noqa: A002 - keep test output quiet
-        pass
-
-    def setup(self) -> None:
-        super().setup()
-        with self.emulator._lock:
-            self.emulator._connections.add(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            with self.emulator._lock:
-                self.emulator._connections.discard(self.connection)
-
-    def do_GET(self):
-        self._handle()
-
-    do_PUT = do_POST = do_DELETE = do_HEAD = do_OPTIONS = do_GET
-
-    def _read_body(self) -> bytes:
-        if 'chunked' in (self.headers.get('Transfer-Encoding') or '').lower():
-            chunks = []
-            while True:
-                line = self.rfile.readline(65537)
-                try:
-                    size = int(line.split(b';', 1)[0].strip(), 16)
-                except ValueError:
-                    raise _BadRequest('bad chunk size')
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b'\r\n', b'\n', b''):
-                        pass  # trailers
-                    return b''.join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(65537)
-        length = self.headers.get('Content-Length')
-        if length is None:
-            return b''
-        try:
-            size = int(length)
-        except ValueError:
-            raise _BadRequest('bad Content-Length')
-        if size < 0:
-            raise _BadRequest('bad Content-Length')
-        return self.rfile.read(size)
+class _Handler(LoopbackHandler):
+    server_header = 'AliyunOSS'
 
     def _parse_target(self) -> Tuple[str, str, Dict[str, str]]:
-        target = self.path
-        if '://' in target.split('?', 1)[0]:   # absolute-form request target
-            parts = urlsplit(target)
-            target = parts.path + ('?' + parts.query if parts.query else '')
-        path, _, query = target.partition('?')
+        path, _, query = self._origin_target().partition('?')
         params: Dict[str, str] = {}
         for item in query.split('&'):
             if item:
@@ -1412,12 +1281,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             except UnicodeDecodeError:
                 raise OssServiceError(400, 'InvalidObjectName', 'The object name is not valid '
                                       'UTF-8.')
-            headers: Dict[str, str] = {}
-            for name, value in self.headers.items():
-                headers.setdefault(name.lower(), value)
-            req = _Request(method, bucket, key, params, headers, body)
+            req = _Request(method, bucket, key, params, self._lower_headers(), body)
             resp = emulator._process(req)
-        except _BadRequest as exc:
+        except BadRequest as exc:
             self.close_connection = True
             resp = _error_response(OssServiceError(400, 'InvalidRequest', str(exc)),
                                    request_id, bucket, emulator.region, method)
@@ -1425,11 +1291,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             emulator._record(RequestRecord(method, bucket, key, params,
                                            req.auth if req else 'anonymous', 0,
                                            'ConnectionDropped', request_id))
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self._drop_connection()
             return
         except OssServiceError as exc:
             resp = _error_response(exc, request_id, bucket, emulator.region, method)

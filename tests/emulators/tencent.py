@@ -40,12 +40,9 @@ import dataclasses
 import datetime
 import hashlib
 import hmac
-import http.server
 import io
 import json
 import re
-import socket
-import sys
 import threading
 import time
 import urllib.error
@@ -54,6 +51,8 @@ import uuid
 from pathlib import Path
 from typing import Callable, Dict, List, NoReturn, Optional, Tuple, Union
 from urllib.parse import urlsplit
+
+from ._http import BadRequest, LoopbackEmulator, LoopbackHandler
 
 __all__ = ["TencentEmulator", "RequestRecord", "TencentError", "tc3_signature", "verify_tc3",
            "example_response", "ALLOWED_REGIONS", "INPUT_ERRORS", "MAX_BASE64_BYTES",
@@ -339,7 +338,7 @@ class _Context:
 # --------------------------------------------------------------------------------------------
 # The emulator
 
-class TencentEmulator:
+class TencentEmulator(LoopbackEmulator):
     """A Tencent Cloud OCR VatInvoiceOCR endpoint on 127.0.0.1; see the module docstring.
 
     ``credentials`` maps SecretId -> SecretKey (or -> (SecretKey, token) for temporary keys).
@@ -352,65 +351,33 @@ class TencentEmulator:
     def __init__(self, credentials: Optional[dict] = None, *, clock: Callable[[], float] = time.time,
                  download_timeout: float = DOWNLOAD_TIMEOUT_SECONDS,
                  rate_limit: Optional[int] = None):
+        super().__init__(_Handler, 'tencent-emulator')
         self.credentials: dict = dict(DEFAULT_CREDENTIALS if credentials is None else credentials)
         self.clock = clock
         self.download_timeout = download_timeout
         self.rate_limit = rate_limit
         self.requests: List[RequestRecord] = []
-        self.endpoint = ''
         self.host = ''
         # Set whenever a 'delay' fault starts holding a reply: tests wait on it, not on time.
         self.delay_started = threading.Event()
-        self._lock = threading.RLock()
         self._faults: List[_Fault] = []
         self._held: List[_Fault] = []
         self._responses: Dict[Optional[int], Union[dict, str]] = {}
         self._recent: List[float] = []
-        self._server: Optional[_Server] = None
-        self._thread: Optional[threading.Thread] = None
-        self._connections: set = set()
         self._stopping = threading.Event()
 
     # ---- lifecycle ----------------------------------------------------------------------
 
-    def start(self) -> 'TencentEmulator':
-        if self._server is not None:
-            return self
-        self._stopping.clear()
-        server = _Server(('127.0.0.1', 0), _Handler)
-        server.emulator = self
-        self._server = server
-        port = server.server_address[1]
+    def _published(self, port: int) -> None:
         self.host = '127.0.0.1:%d' % port
         self.endpoint = 'http://' + self.host
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={'poll_interval': 0.02},
-                                        name='tencent-emulator', daemon=True)
-        self._thread.start()
-        return self
 
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
+    def _starting(self) -> None:
+        self._stopping.clear()
+
+    def _stopping_now(self) -> None:
         self._stopping.set()
         self.release_delayed()
-        server.shutdown()
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> 'TencentEmulator':
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     # ---- responses ----------------------------------------------------------------------
 
@@ -826,92 +793,18 @@ def _error_reply(code: str, message: str, request_id: str, status: int = 200,
 # --------------------------------------------------------------------------------------------
 # HTTP plumbing
 
-class _BadRequest(Exception):
-    pass
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    emulator: TencentEmulator
-
-    def handle_error(self, request, client_address) -> None:
-        # Clients hanging up (timeouts, stop() cutting keep-alive connections) is normal here.
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = 'HTTP/1.1'   # keep-alive, as the SDK's requests.Session expects
-    disable_nagle_algorithm = True
-
-    @property
-    def emulator(self) -> TencentEmulator:
-        return self.server.emulator  # type: ignore[attr-defined]
-
-    def version_string(self) -> str:
-        return 'nginx'
-
-    def log_message(self, format, *args) -> None:  # noqa: A002 - keep test output quiet
-        pass
-
-    def setup(self) -> None:
-        super().setup()
-        with self.emulator._lock:
-            self.emulator._connections.add(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            with self.emulator._lock:
-                self.emulator._connections.discard(self.connection)
-
-    def do_POST(self):
-        self._handle()
-
-    do_GET = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = do_POST
-
-    def _read_body(self) -> bytes:
-        if 'chunked' in (self.headers.get('Transfer-Encoding') or '').lower():
-            chunks = []
-            while True:
-                line = self.rfile.readline(65537)
-                try:
-                    size = int(line.split(b';', 1)[0].strip(), 16)
-                except ValueError:
-                    raise _BadRequest('bad chunk size') from None
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b'\r\n', b'\n', b''):
-                        pass
-                    return b''.join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(65537)
-        length = self.headers.get('Content-Length')
-        if length is None:
-            return b''
-        try:
-            size = int(length)
-        except ValueError:
-            raise _BadRequest('bad Content-Length') from None
-        if size < 0:
-            raise _BadRequest('bad Content-Length')
-        return self.rfile.read(size)
+class _Handler(LoopbackHandler):
+    server_header = 'nginx'
+    do_PATCH = LoopbackHandler.do_POST
 
     def _handle(self) -> None:
         emulator = self.emulator
         ctx = _Context()
         try:
             body = self._read_body()
-            headers: Dict[str, str] = {}
-            for name, value in self.headers.items():
-                headers.setdefault(name.lower(), value)
-            target = self.path
-            if '://' in target.split('?', 1)[0]:
-                parts = urlsplit(target)
-                target = parts.path + ('?' + parts.query if parts.query else '')
-            reply = emulator._handle_request(self.command, target, headers, body, ctx)
-        except _BadRequest as exc:
+            reply = emulator._handle_request(self.command, self._origin_target(),
+                                             self._lower_headers(), body, ctx)
+        except BadRequest as exc:
             self.close_connection = True
             reply = _Reply(400, str(exc).encode(), 'text/plain', 'BadRequest')
         except Exception as exc:  # a bug in the emulator: answer and say what happened
@@ -925,11 +818,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             input_bytes=ctx.input_bytes, file_type=ctx.file_type,
             pdf_page_size=ctx.pdf_page_size, pdf_page=ctx.pdf_page, timestamp=ctx.timestamp))
         if reply.drop:
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self._drop_connection()
             return
         self.send_response(reply.status, _HTTP_REASONS.get(reply.status))
         self.send_header('Content-Type', reply.content_type)

@@ -53,12 +53,9 @@ import datetime
 import hashlib
 import hmac
 import http.client
-import http.server
 import io
 import json
 import re
-import socket
-import sys
 import threading
 import time
 import urllib.error
@@ -67,6 +64,8 @@ import uuid
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Tuple, Union
 from urllib.parse import parse_qsl, quote, urlsplit
+
+from ._http import BadRequest, LoopbackEmulator, LoopbackHandler
 
 __all__ = [
     "ViapiEmulator", "RequestRecord", "Fetch", "ViapiError", "ACTIONS", "API_VERSION",
@@ -418,10 +417,6 @@ class _DropConnection(Exception):
     pass
 
 
-class _BadRequest(Exception):
-    pass
-
-
 def _parse_acs_time(value: str) -> Optional[float]:
     for fmt in ('%Y-%m-%dT%H:%M:%SZ', '%Y-%m-%dT%H:%M:%S.%fZ'):
         try:
@@ -435,11 +430,12 @@ def _parse_acs_time(value: str) -> Optional[float]:
 # --------------------------------------------------------------------------------------------
 # The emulator
 
-class ViapiEmulator:
+class ViapiEmulator(LoopbackEmulator):
     """An in-process viapi OCR 2019-12-30 endpoint on 127.0.0.1; see the module docstring."""
 
     def __init__(self, credentials: Optional[Dict[str, Tuple[str, Optional[str]]]] = None,
                  oss=None):
+        super().__init__(_Handler, 'viapi-emulator', poll_interval=0.01)
         # access_key_id -> (access_key_secret, security token or None for a long-term key)
         self.credentials: Dict[str, Tuple[str, Optional[str]]] = dict(
             DEFAULT_CREDENTIALS if credentials is None else credentials)
@@ -449,9 +445,7 @@ class ViapiEmulator:
         # the final status.
         self.async_polls_before_done = 1
         self.download_timeout = DOWNLOAD_TIMEOUT_SECONDS
-        self.endpoint = ''
         self.host = ''
-        self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)   # a request held or recorded
         self._held_count = 0
         self._faults: List[_Fault] = []
@@ -462,51 +456,21 @@ class ViapiEmulator:
         self._jobs: Dict[str, _Job] = {}
         self._nonces: Dict[Tuple[str, str], float] = {}
         self._examples = {name: _compact_json(text) for name, text in load_examples().items()}
-        self._server: Optional[_Server] = None
-        self._thread: Optional[threading.Thread] = None
-        self._connections: set = set()
         self._stopping = False
 
     # ---- lifecycle ----------------------------------------------------------------------
 
-    def start(self) -> 'ViapiEmulator':
-        if self._server is not None:
-            return self
-        self._stopping = False
-        server = _Server(('127.0.0.1', 0), _Handler)
-        server.emulator = self
-        self._server = server
-        self.host = '127.0.0.1:%d' % server.server_address[1]
+    def _published(self, port: int) -> None:
+        self.host = '127.0.0.1:%d' % port
         self.endpoint = 'http://' + self.host
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={'poll_interval': 0.01},
-                                        name='viapi-emulator', daemon=True)
-        self._thread.start()
-        return self
 
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
+    def _starting(self) -> None:
+        self._stopping = False
+
+    def _stopping_now(self) -> None:
         with self._lock:
             self._stopping = True   # no reply is held from now on
         self.release_delayed()
-        server.shutdown()
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> 'ViapiEmulator':
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     # ---- answers ----------------------------------------------------------------------------
 
@@ -1112,79 +1076,12 @@ def _pdf_page_count(data: bytes) -> Optional[int]:
 # --------------------------------------------------------------------------------------------
 # HTTP plumbing
 
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    emulator: ViapiEmulator
-
-    def handle_error(self, request, client_address) -> None:
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = 'HTTP/1.1'
-    disable_nagle_algorithm = True
-
-    @property
-    def emulator(self) -> ViapiEmulator:
-        return self.server.emulator  # type: ignore[attr-defined]
-
-    def version_string(self) -> str:
-        return 'Tengine'
-
-    def log_message(self, format, *args) -> None:  # noqa: A002 - keep test output quiet
-        pass
-
-    def setup(self) -> None:
-        super().setup()
-        with self.emulator._lock:
-            self.emulator._connections.add(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            with self.emulator._lock:
-                self.emulator._connections.discard(self.connection)
-
-    def do_POST(self):
-        self._handle()
-
-    do_GET = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = do_POST
-
-    def _read_body(self) -> bytes:
-        if 'chunked' in (self.headers.get('Transfer-Encoding') or '').lower():
-            chunks = []
-            while True:
-                line = self.rfile.readline(65537)
-                try:
-                    size = int(line.split(b';', 1)[0].strip(), 16)
-                except ValueError:
-                    raise _BadRequest('bad chunk size')
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b'\r\n', b'\n', b''):
-                        pass
-                    return b''.join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(65537)
-        length = self.headers.get('Content-Length')
-        if length is None:
-            return b''
-        try:
-            size = int(length)
-        except ValueError:
-            raise _BadRequest('bad Content-Length')
-        if size < 0:
-            raise _BadRequest('bad Content-Length')
-        return self.rfile.read(size)
+class _Handler(LoopbackHandler):
+    server_header = 'Tengine'
+    do_PATCH = LoopbackHandler.do_POST
 
     def _parse(self, request_id: str, body: bytes) -> _Request:
-        target = self.path
-        if '://' in target.split('?', 1)[0]:
-            parts = urlsplit(target)
-            target = parts.path + ('?' + parts.query if parts.query else '')
-        path, _, raw_query = target.partition('?')
+        path, _, raw_query = self._origin_target().partition('?')
         try:
             query = parse_qsl(raw_query, keep_blank_values=True, encoding='utf-8',
                               errors='strict')
@@ -1210,16 +1107,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             body = self._read_body()
             req = self._parse(request_id, body)
             resp = emulator._process(req)
-        except _BadRequest as exc:
+        except BadRequest as exc:
             self.close_connection = True
             resp = _error_response(ViapiError('InvalidParameter', str(exc)), request_id)
         except _DropConnection:
             emulator._record(req, 0, 'ConnectionDropped', request_id)
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self._drop_connection()
             return
         except ViapiError as exc:
             resp = _error_response(exc, request_id)
