@@ -2,12 +2,13 @@
 #   make demo    recognize the shipped samples offline with the real handler, and show the results
 #   make test    run the whole test suite
 #   make bench   print the benchmark figures quoted in the README
+#   make package build build/<function>.zip for Function Compute [ROUTES=file-or-json] [CODE_BUCKET=bucket]
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PIP_FLAGS = --disable-pip-version-check --quiet
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench package clean
 
 $(VENV)/.installed-%: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +25,10 @@ test: $(VENV)/.installed-local,oss,dev
 bench: $(VENV)/.installed-local,oss,dev
 	$(PY) bench/run.py
 	$(PY) bench/cloud.py
+
+# The routes decide which vendor SDKs go in (README, "Deploy"); CODE_BUCKET also writes build/template.yml for ROS.
+package: $(VENV)/.installed-oss
+	$(VENV)/bin/fcocr package $(if $(ROUTES),--routes '$(ROUTES)') $(if $(CODE_BUCKET),--code-bucket '$(CODE_BUCKET)')
 
 clean:
 	rm -rf .venv .venv-py310 demo-out .pytest_cache build *.egg-info shared/*.egg-info

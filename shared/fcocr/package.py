@@ -67,6 +67,7 @@ REQUIREMENT_GROUPS = {
     "aliyun-python-sdk-green": "green",
     "rapidocr": "local",
     "onnxruntime": "local",
+    "aliyun-fc2": "cli",  # fcocr backfill --remote invokes the function from your machine: never needed on FC
 }
 PACKAGED_EXTRAS = ("oss", "cloud", "local")
 PROVIDERS = ("local", "aliyun", "market", "tencent", "green")
@@ -91,6 +92,17 @@ PRUNE: tuple[Rule, ...] = (
     Rule("*/test_*.py", "a dependency's own tests"),
     Rule("crcmod/test.py", "crcmod's tests"),
     Rule("Crypto/SelfTest", "pycryptodome's self-test suite"),
+    # pycryptodome is there because oss2 imports it for client-side encryption, which fcocr never uses.
+    # `import oss2` loads AES, PKCS#1, SHA-1/256 and the bignum modules; these public-key and cipher
+    # back ends are loaded only by the algorithms that need them (ECC, EdDSA, ML-DSA/ML-KEM, scrypt, DES,
+    # bcrypt), none of which oss2 or fcocr calls. `fcocr package --verify` imports oss2 from the zip.
+    Rule("Crypto/PublicKey/_ec_*.so", "pycryptodome ECC back end: no elliptic-curve crypto in oss2's use"),
+    Rule("Crypto/PublicKey/_ed*.so", "pycryptodome EdDSA"),
+    Rule("Crypto/PublicKey/_curve*.so", "pycryptodome X25519/X448"),
+    Rule("Crypto/PublicKey/_ml*.so", "pycryptodome ML-DSA / ML-KEM (post-quantum)"),
+    Rule("Crypto/Protocol/_scrypt.*.so", "pycryptodome scrypt"),
+    Rule("Crypto/Cipher/_raw_des*.so", "pycryptodome DES / 3DES"),
+    Rule("Crypto/Cipher/_raw_eksblowfish.*.so", "pycryptodome bcrypt"),
     Rule("*.pyi", "type stubs"),
     Rule("*.pyx", "Cython sources of compiled modules"),
     Rule("*.pxd", "Cython sources"),
@@ -184,7 +196,7 @@ def select(requirements: Sequence[Requirement], providers: Iterable[str]) -> lis
         if group is None:
             raise PackageError(f"{req.spec} (extra {req.extra!r}) has no entry in fcocr.package.REQUIREMENT_GROUPS: "
                                "say which recognizer family needs it")
-        if group == "base" or group in providers:
+        if group == "base" or group in providers:  # "cli": never
             wanted.setdefault(req.name, req.spec)
     return [wanted[name] for name in sorted(wanted)]
 
@@ -374,9 +386,60 @@ def build_wheel(repo: Path, out: Path) -> Path:
     return wheel
 
 
-def install_for_fc(wheel: Path, requirements: Sequence[str], site: Path, work: Path) -> None:
+# PEP 508 marker variables of FC's python3.10 runtime (CPython 3.10 on Linux x86_64).
+FC_MARKER_ENVIRONMENT = {
+    "implementation_name": "cpython", "implementation_version": "3.10.13", "os_name": "posix",
+    "platform_machine": "x86_64", "platform_python_implementation": "CPython", "platform_system": "Linux",
+    "python_full_version": "3.10.13", "python_version": FC_PYTHON, "sys_platform": "linux",
+    "platform_release": "", "platform_version": "", "extra": "",
+}
+
+
+def _marker_holds(marker: str, environment: dict[str, str]) -> bool:
+    try:
+        from packaging.markers import Marker
+    except ImportError:  # pip, which runs the build, always carries it
+        from pip._vendor.packaging.markers import Marker  # type: ignore[no-redef]
+    return bool(Marker(marker).evaluate(environment))
+
+
+def installed_distributions(site: Path) -> dict[str, Path]:
+    """canonical name -> its .dist-info directory."""
+    out = {}
+    for info in site.glob("*.dist-info"):
+        name = info.name[: -len(".dist-info")].rsplit("-", 1)[0]
+        out[canonical(name)] = info
+    return out
+
+
+def missing_for_target(site: Path, environment: dict[str, str] = FC_MARKER_ENVIRONMENT) -> list[str]:
+    """Requirements of the installed distributions that hold on FC's Python but are not installed.
+
+    pip evaluates environment markers against the Python that runs it, not the one --python-version
+    names: a dependency such as ``async-timeout; python_version < "3.11"`` is left out when a newer
+    Python builds the package. This finds them for a second pass.
+    """
+    installed = installed_distributions(site)
+    missing: dict[str, str] = {}
+    for info in installed.values():
+        message = email.parser.Parser().parsestr((info / "METADATA").read_text("utf-8"))
+        for line in message.get_all("Requires-Dist") or []:
+            spec, _, marker = line.partition(";")
+            match = _REQUIREMENT.match(spec)
+            if not match:
+                continue
+            name = canonical(match.group(1))
+            if name in installed or name in missing:
+                continue
+            if marker.strip() and not _marker_holds(marker.strip(), environment):
+                continue
+            missing[name] = spec.strip()
+    return [missing[name] for name in sorted(missing)]
+
+
+def install_for_fc(wheel: Path, requirements: Sequence[str], site: Path, work: Path, cache: Path) -> None:
     """pip install --target for FC's CPython 3.10, binary wheels only; source-only dependencies built pure first."""
-    wheelhouse, cache = work / "wheelhouse", work / "pip-cache"
+    wheelhouse = work / "wheelhouse"
     # 1. Wheels for the whole closure on this machine; an sdist-only dependency is built here with no C
     #    compiler (CC=false), so a package with an optional C extension (crcmod) builds pure-Python.
     #    A private cache keeps a compiled wheel of an earlier build from being picked instead.
@@ -384,9 +447,20 @@ def install_for_fc(wheel: Path, requirements: Sequence[str], site: Path, work: P
     _pip(["wheel", "--quiet", "--cache-dir", str(cache), "-w", str(wheelhouse), str(wheel), *requirements], env)
     # 2. The real install, for FC: its binary wheels from the index, the pure ones from the wheelhouse.
     platforms = [arg for p in FC_PLATFORMS for arg in ("--platform", p)]
-    _pip(["install", "--quiet", "--no-compile", "--target", str(site), "--python-version", FC_PYTHON,
-          "--implementation", "cp", *platforms, "--only-binary=:all:", "--find-links", str(wheelhouse),
-          "--cache-dir", str(cache), str(wheel), *requirements])
+    target = ["install", "--quiet", "--no-compile", "--python-version", FC_PYTHON, "--implementation", "cp",
+              *platforms, "--only-binary=:all:", "--find-links", str(wheelhouse), "--cache-dir", str(cache)]
+    _pip([*target, "--target", str(site), str(wheel), *requirements])
+    # 3. What pip's own markers left out for FC's Python (see missing_for_target), until nothing is.
+    for _ in range(5):
+        missing = missing_for_target(site)
+        if not missing:
+            return
+        extra = work / f"extra-{len(list(work.glob('extra-*')))}"
+        _pip([*target, "--target", str(extra), *missing])
+        for entry in extra.iterdir():
+            if not (site / entry.name).exists():  # a dependency already in site stays as resolved there
+                entry.rename(site / entry.name)
+    raise PackageError(f"dependencies for CPython {FC_PYTHON} still missing: {', '.join(missing_for_target(site))}")
 
 
 def plan(routes: str | None, extra_providers: Iterable[str] = (), wheel: Path | None = None,
@@ -416,23 +490,51 @@ def build(out: Path, *, routes: str | None = None, extra_providers: Iterable[str
     if site.exists():
         shutil.rmtree(site)
     log(f"installing for FC (CPython {FC_PYTHON}, manylinux x86_64 up to glibc 2.28) into {site}")
-    install_for_fc(wheel, the_plan.requirements, site, work)
+    install_for_fc(wheel, the_plan.requirements, site, work, out / ".pip-cache")  # the cache outlives a build
     removed = prune_tree(site)
     zips = {name: write_zip(out / f"{name}.zip", site, repo / src / "index.py") for name, src in FUNCTIONS.items()}
-    shutil.rmtree(work / "dist", ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
     return Built(the_plan, zips, removed)
 
 
+# Run by --verify inside the unpacked zip: every format fcocr accepts still decodes after pruning.
+_FORMAT_CHECK = """
+import io, sys
+from PIL import Image, features
+for fmt in ("JPEG", "PNG", "BMP", "GIF", "WEBP", "TIFF"):
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(buf, fmt)
+    with Image.open(io.BytesIO(buf.getvalue())) as im:
+        im.load()
+        assert im.size == (40, 30) and im.format == fmt, fmt
+assert features.check_codec("libtiff") and features.check("webp")
+import pypdfium2
+pdf = pypdfium2.PdfDocument.new()
+pdf.new_page(200, 100)
+buf = io.BytesIO()
+pdf.save(buf)
+doc = pypdfium2.PdfDocument(buf.getvalue())
+assert len(doc) == 1 and doc[0].render(scale=1).to_pil().size == (200, 100)
+import oss2.utils, yaml
+crc = oss2.utils.Crc64(0)
+crc.update(b"123456789")
+assert crc.crc == 0x995DC9BBDF1939FA, hex(crc.crc)  # CRC-64/XZ check value (pure-Python crcmod)
+assert yaml.safe_load("a: [1, 2]") == {"a": [1, 2]}
+"""
+
+
 def verify_imports(zip_path: Path, python: str, modules: Sequence[str]) -> str:
-    """Import ``modules`` from the unpacked zip with another interpreter (FC's version), isolated from its site."""
+    """Import ``modules`` from the unpacked zip with another interpreter (FC's version), isolated from its
+    site-packages, and decode every accepted format with what is left after pruning."""
     with tempfile.TemporaryDirectory() as tmp:
         with zipfile.ZipFile(zip_path) as z:
             z.extractall(tmp)
         code = ("import importlib, sys; sys.path.insert(0, sys.argv[1]); "
                 "[importlib.import_module(m) for m in sys.argv[2:]]; "
-                "print(sys.version.split()[0], 'imported', len(sys.argv) - 2, 'modules')")
+                f"exec({_FORMAT_CHECK!r}); "
+                "print(sys.version.split()[0], 'imported', len(sys.argv) - 2, 'modules; every format decodes')")
         proc = subprocess.run([python, "-I", "-S", "-c", code, tmp, *modules], capture_output=True, text=True,
-                              env={"PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1"})
+                              cwd=tmp, env={"PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1"})
         if proc.returncode != 0:
             raise PackageError(f"{zip_path.name}: import failed under {python}:\n{proc.stderr.strip()[-2000:]}")
         return proc.stdout.strip()
@@ -489,3 +591,59 @@ def report(built: Built, budget_mb: float = BUDGET_MB, out=None) -> list[str]:
         print(f"\nOver the {budget_mb:g} MB budget: {', '.join(over)}. The parts above are what the routes' "
               "recognizer families need after pruning.", file=out)
     return over
+
+
+# ------------------------------------------------------------------------------------------ command line
+def pyproject_requirements(repo: Path) -> list[Requirement]:
+    """fcocr's requirements as pyproject.toml states them (what the wheel's METADATA will say)."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: pip, which runs the build, carries tomli
+        from pip._vendor import tomli as tomllib  # type: ignore[no-redef]
+    project = tomllib.loads((repo / "pyproject.toml").read_text("utf-8"))["project"]
+    lines = list(project.get("dependencies", []))
+    for extra, reqs in project.get("optional-dependencies", {}).items():
+        lines += [f'{r}; extra == "{extra}"' for r in reqs if not r.startswith("fcocr[")]
+    return parse_requires_dist(lines)
+
+
+def oss_uris(zips: dict[str, Path], bucket: str, prefix: str) -> dict[str, str]:
+    """Content-addressed object names: a new build is a new CodeUri, so a stack update redeploys the code."""
+    prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+    return {name: f"oss://{bucket}/{prefix}{name}-{sha256_file(path)[:12]}.zip" for name, path in zips.items()}
+
+
+def run_cli(args, out=None) -> int:
+    """``fcocr package`` (arguments parsed by fcocr.cli)."""
+    from .config import Settings
+
+    out = out or sys.stdout
+    routes = args.routes or Settings.from_env().routes
+    try:
+        if args.plan:
+            the_plan = plan(routes, args.providers, requirements=pyproject_requirements(repository_root()))
+            print("recognizer families:", ", ".join(sorted(the_plan.providers)) or "none", file=out)
+            print("requirements:", " ".join(the_plan.requirements), file=out)
+            if the_plan.needs_engine:
+                print("the routes name local.*: the offline engine goes in, far over the "
+                      f"{args.budget_mb:g} MB budget (a bigger package or an FC layer)", file=out)
+            return 0
+        built = build(Path(args.out), routes=routes, extra_providers=args.providers,
+                      log=lambda *a: print(*a, file=out, flush=True))
+        over = report(built, args.budget_mb, out)
+        if args.verify:
+            modules = modules_to_verify(built.plan.providers)
+            for name, path in built.zips.items():
+                print(f"verify {name}: {verify_imports(path, args.verify, modules)}", file=out)
+        if args.code_bucket:
+            repo = repository_root()
+            uris = oss_uris(built.zips, args.code_bucket, args.code_prefix)
+            target = Path(args.out) / "template.yml"
+            target.write_text(packaged_template((repo / "template.yml").read_text("utf-8"), uris), "utf-8")
+            print(f"\nwrote {target} (CodeUri on OSS); upload the zips first:", file=out)
+            for name, uri in uris.items():
+                print(f"  aliyun oss cp {built.zips[name]} {uri}", file=out)
+        return 1 if over and args.strict else 0
+    except PackageError as exc:
+        print(f"fcocr package: {exc}", file=sys.stderr)
+        return 2
