@@ -65,10 +65,12 @@ _REGION = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+")
 
 # ------------------------------------------------------------------------------------------ pacing
 class TokenBucket:
-    """At most ``rate`` acquisitions a second on average and ``burst`` at once; the one rate limiter of backfill.
+    """At most ``rate`` acquisitions a second and ``burst`` at once; the one rate limiter of backfill.
 
-    A waiter reserves its token under the lock and sleeps outside it, so waiters are served in order and
-    never all at once. Clock and sleep are injectable (tests run a fake clock).
+    Tokens are counted on the clock as it is when a waiter wakes, and never above ``burst``: a waiter that
+    wakes late gets no credit for it, so with a burst of 1 two acquisitions are never closer than 1/rate,
+    which is what a quota counted over any sliding second needs. Waiters queue on the lock, one at a time.
+    Clock and sleep are injectable (tests run a fake clock).
     """
 
     def __init__(self, rate: float, burst: float = 1.0, clock: Callable[[], float] = time.monotonic,
@@ -82,15 +84,18 @@ class TokenBucket:
 
     def acquire(self) -> float:
         """Take a token, waiting for it if need be; returns the seconds waited."""
+        waited = 0.0
         with self._lock:
-            now = self.clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-            self._stamp = now
-            self._tokens -= 1.0
-            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
-        if wait > 0:
-            self.sleep(wait)
-        return wait
+            while True:
+                now = self.clock()
+                self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+                self._stamp = now
+                if self._tokens >= 1.0 - 1e-9:  # float dust must not cost another round
+                    self._tokens = max(0.0, self._tokens - 1.0)
+                    return waited
+                pause = (1.0 - self._tokens) / self.rate
+                self.sleep(pause)
+                waited += pause
 
 
 class Quotas:
