@@ -49,9 +49,12 @@ def loads(text: str | bytes, family: str, status: int | None = None, request_id:
     try:
         return json.loads(text)
     except (ValueError, TypeError):
-        snippet = (text[:120] if isinstance(text, str) else bytes(text[:120]).decode("utf-8", "replace")) if text else ""
+        # Say what it looked like, never what it said: a cut-off answer holds what was read off the document,
+        # and this message reaches FC's log when the fault outlives its retries.
+        head = (text[:1] if isinstance(text, str) else bytes(text[:1]).decode("latin-1")) if text else ""
+        looks = {"{": "cut-off JSON", "[": "cut-off JSON", "<": "an HTML page"}.get(head, "not JSON")
         raise classify(VendorFault(family, status or 200, "MalformedResponse",
-                                   f"the answer is not JSON: {snippet!r}", request_id),
+                                   f"the answer is not JSON: {len(text or '')} bytes, {looks}", request_id),
                        code_prefix=family.capitalize()) from None
 
 
