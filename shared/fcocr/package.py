@@ -584,8 +584,8 @@ def report(built: Built, budget_mb: float = BUDGET_MB, out=None) -> list[str]:
         print(f"  {size / 1e6:7.2f} MB  {head}", file=out)
     if built.plan.needs_engine:
         print("\nThe routes name local.*: the package carries the offline engine (rapidocr, onnxruntime, OpenCV)\n"
-              "and is far larger than the budget. Deploy it as is (FC takes code packages up to 500 MB through\n"
-              "OSS, at a slower cold start), or move the engine into an FC layer; cloud-only routes need neither.",
+              "and is far larger than the budget. Deploy it as is (FC's code-size limit is far above it; the cost\n"
+              "is a slower cold start), or move the engine into an FC layer; cloud-only routes need neither.",
               file=out)
     elif over:
         print(f"\nOver the {budget_mb:g} MB budget: {', '.join(over)}. The parts above are what the routes' "
