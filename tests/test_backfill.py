@@ -431,3 +431,19 @@ def test_a_local_root_is_backfilled_like_a_bucket(local_root, monkeypatch, capsy
     assert "processed" in out and "1 failed" in out and "failed result: in/a.png  UnsupportedFormat" in out
     assert json.loads((local_root / "bucket" / "in" / "a.png.ocr.json").read_text())["error"]["code"] == \
         "UnsupportedFormat"
+
+
+def test_progress_shows_no_eta_until_the_total_is_known():
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    progress = cli.Progress(None, stream=stream)
+    progress.advance(3)
+    assert "3/? " in stream.getvalue() and "ETA ?" in stream.getvalue()
+    progress.total = 6
+    progress.advance(3)
+    assert stream.getvalue().rstrip().endswith("ETA 0s") and "[" + "#" * 28 + "] 6/6" in stream.getvalue()
