@@ -6,7 +6,6 @@ window, so 100 invocations of emulated time take a fraction of a second of real 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -260,7 +259,8 @@ def test_local_backfill_processes_at_the_vendors_quota(oss, monkeypatch, clock, 
             oss.put(BUCKET, f"scans/{i:02d}.png", image(fmt="PNG"))
         settle(oss, "scans/00.png")
         summary = backfill(None, clock, tmp_path, workers=1).run()
-        assert summary.complete and summary.statuses == {"succeeded": 11} and summary.skipped["result already final"] == 1
+        assert summary.complete and summary.statuses == {"succeeded": 11}
+        assert summary.skipped["result already final"] == 1
         assert len(market.requests) == 11
         # market.* allows 5 calls a second: 11 calls take at least 2 s (of the fake clock the buckets wait on).
         assert provider("market").capabilities["market.general"].qps == 5 and clock.now() >= 2.0
@@ -288,7 +288,7 @@ def test_token_bucket_spaces_acquisitions_at_its_rate(clock):
     for _ in range(9):
         bucket.acquire()
         stamps.append(clock.now())
-    assert stamps[0] == 0 and all(b - a >= 0.25 for a, b in zip(stamps, stamps[1:]))
+    assert stamps[0] == 0 and all(b - a >= 0.25 for a, b in zip(stamps, stamps[1:], strict=False))
     assert stamps[-1] == pytest.approx(2.0, abs=1e-6)
     burst = TokenBucket(4, burst=3, clock=clock.now, sleep=clock.sleep)
     clock.sleep(10)  # idle: the bucket fills up to its burst, no further

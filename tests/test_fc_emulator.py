@@ -165,7 +165,8 @@ def test_the_qps_quota_counts_a_sliding_second_on_the_rate_clock():
         error = refused(lambda: c.invoke_function("fcocr", "ocr_upload", payload=b"{}", headers=ASYNC))
         assert (error.status_code, error.err_code) == (429, "ResourceThrottled")
         now[0] += 0.999
-        assert refused(lambda: c.invoke_function("fcocr", "ocr_upload", payload=b"{}", headers=ASYNC)).status_code == 429
+        error = refused(lambda: c.invoke_function("fcocr", "ocr_upload", payload=b"{}", headers=ASYNC))
+        assert error.status_code == 429
         now[0] += 0.001  # a full second after the first three
         c.invoke_function("fcocr", "ocr_upload", payload=b"{}", headers=ASYNC)
         assert len(fc.invocations) == 4 and fc.max_in_any_second() == 3
@@ -202,7 +203,8 @@ def test_injected_faults(fc):
 
 def test_run_async_runs_queued_invocations_once_in_the_callers_thread():
     seen = []
-    with FcEmulator({AK: (SK, TOKEN)}, functions={("fcocr", "ocr_upload"): lambda body, ctx: seen.append((body, ctx))}) as fc:
+    functions = {("fcocr", "ocr_upload"): lambda body, ctx: seen.append((body, ctx))}
+    with FcEmulator({AK: (SK, TOKEN)}, functions=functions) as fc:
         c = client(fc)
         c.invoke_function("fcocr", "ocr_upload", payload=b"a", headers=ASYNC)
         c.invoke_function("fcocr", "ocr_upload", payload=b"b", headers=ASYNC)

@@ -150,9 +150,10 @@ def test_no_secret_or_recognized_value_reaches_any_log(oss, monkeypatch, capfd, 
                         "tickets/d.jpg": "pending", "id/market/refused.jpg": "failed"}
     assert delivered.status == 200 and docs["tickets/d.jpg"]["status"] == "succeeded"
     # The vendors did read the names and ID numbers (so their absence below means something) ...
-    assert docs["id/aliyun/a.jpg"]["fields"]["idNumber"] == VIAPI_ID and docs["id/aliyun/a.jpg"]["fields"]["name"] == VIAPI_NAME
-    assert docs["id/market/b.jpg"]["fields"]["idNumber"] == MARKET_ID and docs["id/market/b.jpg"]["fields"]["name"] == MARKET_NAME
-    assert [r for r in green.requests if r.path == "/green/image/asyncscan"][0].body["seed"] == GREEN_SEED
+    aliyun_card, market_card = docs["id/aliyun/a.jpg"]["fields"], docs["id/market/b.jpg"]["fields"]
+    assert (aliyun_card["idNumber"], aliyun_card["name"]) == (VIAPI_ID, VIAPI_NAME)
+    assert (market_card["idNumber"], market_card["name"]) == (MARKET_ID, MARKET_NAME)
+    assert next(r for r in green.requests if r.path == "/green/image/asyncscan").body["seed"] == GREEN_SEED
 
     out, err = capfd.readouterr()
     texts = [record_text(r) for r in every_log_record] + err.splitlines() + out.splitlines() + [str(raised.value)]

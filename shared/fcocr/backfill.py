@@ -56,7 +56,7 @@ MAX_BATCH = 100
 PACE = 0.98
 # FC accepts at most 128 KB of payload for an asynchronous invocation; keep well inside it.
 ASYNC_PAYLOAD_LIMIT = 128 * 1024
-BATCH_BYTES = 100 * 1024
+BATCH_BYTES = ASYNC_PAYLOAD_LIMIT - 28 * 1024
 CHECKPOINT_DIR = ".fcocr-backfill"
 EVENT_NAME = "ObjectCreated:PutObject"
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
@@ -76,7 +76,7 @@ class TokenBucket:
     def __init__(self, rate: float, burst: float = 1.0, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         if not rate > 0 or not burst >= 1:
-            raise ValueError(f"a token bucket needs a rate above 0 and a burst of at least 1 (rate={rate}, burst={burst})")
+            raise ValueError(f"a token bucket needs a rate above 0 and a burst of at least 1, not {rate} and {burst}")
         self.rate, self.burst, self.clock, self.sleep = float(rate), float(burst), clock, sleep
         self._tokens = self.burst
         self._stamp = clock()
@@ -153,7 +153,7 @@ def skip_reason(key: str, suffix: str) -> str | None:
 
 # ------------------------------------------------------------------------------------------ checkpoint
 def default_checkpoint(target: Target, directory: str | os.PathLike = CHECKPOINT_DIR) -> Path:
-    """``.fcocr-backfill/<bucket>-<prefix, slugged>-<hash>.json`` in the working directory: one per bucket and prefix."""
+    """``.fcocr-backfill/<bucket>-<prefix, slugged>-<hash>.json`` in the working directory: one per bucket+prefix."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", target.prefix).strip("_")[:40]
     digest = hashlib.sha256(target.url.encode("utf-8")).hexdigest()[:10]
     return Path(directory) / f"{target.bucket}-{slug + '-' if slug else ''}{digest}.json"
@@ -271,9 +271,9 @@ class FcInvoker:
     def __init__(self, endpoint: str, credentials: Credentials | None, service: str, function: str,
                  qualifier: str | None = None, timeout: float = 30.0) -> None:
         if not credentials:
-            raise ConfigError("--remote needs credentials allowed to invoke the function: set ALIBABA_CLOUD_ACCESS_KEY_ID "
-                              "and ALIBABA_CLOUD_ACCESS_KEY_SECRET (and ALIBABA_CLOUD_SECURITY_TOKEN for STS)",
-                              code="NoCredentials")
+            raise ConfigError("--remote needs credentials allowed to invoke the function: set "
+                              "ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET "
+                              "(and ALIBABA_CLOUD_SECURITY_TOKEN for STS)", code="NoCredentials")
         import fc2
 
         silence_fc2_logging()
@@ -301,7 +301,8 @@ class FcInvoker:
                 body = {}
             message = str(body.get("ErrorMessage") or body.get("errorMessage") or exc.message)[:300]
             code = str(exc.err_code or body.get("errorCode") or "")
-            raise classify(VendorFault("fc", exc.status_code, code, message, exc.request_id), code_prefix="FC") from None
+            fault = VendorFault("fc", exc.status_code, code, message, exc.request_id)
+            raise classify(fault, code_prefix="FC") from None
         except requests.exceptions.JSONDecodeError:
             # The SDK reads every error body as JSON: a proxy's or gateway's HTML page gets here.
             raise TransientError("FC answered an error that is not JSON (a gateway or proxy page)",
@@ -544,8 +545,9 @@ class Backfill:
             request_id, when = detail
             self.summary.invoked += len(seqs)
             self.summary.invocations += 1
-            self.summary.first_invoke = when if self.summary.first_invoke is None else min(self.summary.first_invoke, when)
-            self.summary.last_invoke = when if self.summary.last_invoke is None else max(self.summary.last_invoke, when)
+            first, last = self.summary.first_invoke, self.summary.last_invoke
+            self.summary.first_invoke = when if first is None else min(first, when)
+            self.summary.last_invoke = when if last is None else max(last, when)
         elif outcome == "processed":
             report: Report = detail
             self.summary.statuses[report.status] += 1
@@ -706,7 +708,8 @@ def summary_rows(summary: Summary) -> list[tuple[str, str]]:
 
 # ------------------------------------------------------------------------------------------ the command
 def add_arguments(p: Any) -> None:
-    p.add_argument("target", metavar="oss://bucket/prefix", help="the objects to backfill (no prefix: the whole bucket)")
+    p.add_argument("target", metavar="oss://bucket/prefix",
+                   help="the objects to backfill (no prefix: the whole bucket)")
     p.add_argument("--remote", action="store_true",
                    help="invoke the deployed function asynchronously (aliyun-fc2) instead of recognizing here")
     p.add_argument("--region", help="the bucket's region, which is the function's, e.g. cn-shanghai (needed for OSS)")
@@ -716,11 +719,13 @@ def add_arguments(p: Any) -> None:
                         "recognizer's rate (each vendor's own quota applies anyway)")
     p.add_argument("--batch", type=int, default=DEFAULT_BATCH,
                    help=f"--remote: OSS records per invocation (default {DEFAULT_BATCH}, at most {MAX_BATCH})")
-    p.add_argument("--account-id", help="--remote: your account ID, for the FC endpoint (default: ALIBABA_CLOUD_ACCOUNT_ID)")
+    p.add_argument("--account-id",
+                   help="--remote: your account ID, for the FC endpoint (default: ALIBABA_CLOUD_ACCOUNT_ID)")
     p.add_argument("--service", default=DEFAULT_SERVICE, help=f"--remote: FC service (default {DEFAULT_SERVICE})")
     p.add_argument("--function", default=DEFAULT_FUNCTION, help=f"--remote: FC function (default {DEFAULT_FUNCTION})")
     p.add_argument("--qualifier", help="--remote: version or alias to invoke (default: LATEST)")
-    p.add_argument("--checkpoint", help=f"checkpoint file (default: one per bucket and prefix under ./{CHECKPOINT_DIR}/)")
+    p.add_argument("--checkpoint",
+                   help=f"checkpoint file (default: one per bucket and prefix under ./{CHECKPOINT_DIR}/)")
     p.add_argument("--restart", action="store_true",
                    help="forget the checkpoint and list from the start (objects with a final result are still skipped)")
     p.add_argument("--dry-run", action="store_true",
@@ -761,8 +766,8 @@ def command(args: Any, out: Any = None) -> int:
         print(f"already complete (checkpoint {checkpoint.path}); pass --restart to list the prefix again", file=out)
         return 0
     if checkpoint.after or checkpoint.retry:
-        print(f"resuming after {checkpoint.after!r}" + (f", {len(checkpoint.retry)} failed keys first" if checkpoint.retry
-                                                         else "") + f" (checkpoint {checkpoint.path})", file=out)
+        retry = f", {len(checkpoint.retry)} failed keys first" if checkpoint.retry else ""
+        print(f"resuming after {checkpoint.after!r}{retry} (checkpoint {checkpoint.path})", file=out)
     summary = runner.run()
     if progress.tty and progress.done:
         progress.stream.write("\n")

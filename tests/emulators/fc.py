@@ -65,7 +65,8 @@ ASYNC_PAYLOAD_LIMIT = 128 * 1024
 SYNC_PAYLOAD_LIMIT = 32 * 1024 * 1024
 
 
-def string_to_sign(method: str, path: str, headers: Dict[str, str], query: Optional[List[Tuple[str, str]]] = None) -> str:
+def string_to_sign(method: str, path: str, headers: Dict[str, str],
+                   query: Optional[List[Tuple[str, str]]] = None) -> str:
     """FC's string to sign; ``headers`` with lower-case names, ``path`` unescaped."""
     fc_headers = sorted((k, v) for k, v in headers.items() if k.startswith("x-fc-"))
     canonical_headers = "".join("%s:%s\n" % (k, v) for k, v in fc_headers)
