@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from fcocr import cli, package
 from fcocr.package import PackageError, Requirement
 

@@ -12,14 +12,18 @@ import re
 
 import pytest
 import yaml
-
 from fcocr import config
 from fcocr.cli import DOCUMENT_SUFFIXES
-from fcocr.config import DEFAULT_RESULT_SUFFIX, ENVIRONMENT, MARKET_IDS, market_url_variable
+from fcocr.config import (
+    DEFAULT_RESULT_SUFFIX,
+    ENVIRONMENT,
+    MARKET_IDS,
+    market_url_variable,
+)
 from fcocr.events import ACTIONS
 from fcocr.package import FUNCTIONS as PACKAGED_FUNCTIONS
-from fcocr.reconcile import RECEIPT_SUFFIX
 from fcocr.recognizers.aliyun import ACTIONS as VIAPI_ACTIONS
+from fcocr.reconcile import RECEIPT_SUFFIX
 from fcocr.results import RESERVED_PREFIXES
 from fcocr.tasks import TASK_PREFIX, TASK_SUFFIX
 
@@ -33,7 +37,7 @@ PSEUDO_PARAMETERS = {"ALIYUN::Region", "ALIYUN::AccountId", "ALIYUN::StackName",
 
 
 def functions():
-    for service_name, service in TEMPLATE["Resources"].items():
+    for service in TEMPLATE["Resources"].values():
         if service.get("Type") != "Aliyun::Serverless::Service":
             continue
         for name, resource in service.items():
@@ -162,7 +166,8 @@ DEFAULT_IS_RIGHT_ON_FC = {
     "FCOCR_ALIYUN_OCR_ENDPOINT": "the vendor's endpoint (set only for a private endpoint or an emulator)",
     "FCOCR_TENCENT_ENDPOINT": "the vendor's endpoint",
     "FCOCR_GREEN_ENDPOINT": "the vendor's endpoint",
-    "FCOCR_VIAPI_STAGING": "only for a bucket outside cn-shanghai routed to aliyun.*; needs a policy statement too (README)",
+    "FCOCR_VIAPI_STAGING": "only for a bucket outside cn-shanghai routed to aliyun.*; needs a policy statement "
+                           "too (README)",
     "FCOCR_VIAPI_STAGING_ENDPOINT": "goes with FCOCR_VIAPI_STAGING",
     "FCOCR_MAX_BYTES": "tuning", "FCOCR_MAX_PIXELS": "tuning", "FCOCR_MAX_PAGES": "tuning", "FCOCR_PDF_DPI": "tuning",
     "FCOCR_OCR_THREADS": "tuning", "FCOCR_RETRY_ATTEMPTS": "tuning", "FCOCR_RETRY_BASE_MS": "tuning",

@@ -374,7 +374,7 @@ def repository_root() -> Path:
 
 def _pip(args: Sequence[str], env: dict[str, str] | None = None) -> None:
     cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise PackageError(f"pip failed ({' '.join(cmd[3:5])} ...):\n{tail}")
@@ -534,7 +534,7 @@ def verify_imports(zip_path: Path, python: str, modules: Sequence[str]) -> str:
                 f"exec({_FORMAT_CHECK!r}); "
                 "print(sys.version.split()[0], 'imported', len(sys.argv) - 2, 'modules; every format decodes')")
         proc = subprocess.run([python, "-I", "-S", "-c", code, tmp, *modules], capture_output=True, text=True,
-                              cwd=tmp, env={"PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1"})
+                              check=False, cwd=tmp, env={"PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1"})
         if proc.returncode != 0:
             raise PackageError(f"{zip_path.name}: import failed under {python}:\n{proc.stderr.strip()[-2000:]}")
         return proc.stdout.strip()
@@ -577,7 +577,7 @@ def report(built: Built, budget_mb: float = BUDGET_MB, out=None) -> list[str]:
         flag = "ok" if size <= budget_mb * 1e6 else "OVER BUDGET"
         if size > budget_mb * 1e6:
             over.append(name)
-        print(f"{str(path):<34}{size / 1e6:>8.2f} MB   {flag}", file=out)
+        print(f"{path!s:<34}{size / 1e6:>8.2f} MB   {flag}", file=out)
     first = next(iter(built.zips.values()))
     print("\nlargest parts (compressed, the same in every zip):", file=out)
     for head, size in contributors(first):
