@@ -534,7 +534,8 @@ def verify_imports(zip_path: Path, python: str, modules: Sequence[str]) -> str:
                 f"exec({_FORMAT_CHECK!r}); "
                 "print(sys.version.split()[0], 'imported', len(sys.argv) - 2, 'modules; every format decodes')")
         proc = subprocess.run([python, "-I", "-S", "-c", code, tmp, *modules], capture_output=True, text=True,
-                              check=False, cwd=tmp, env={"PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1"})
+                              check=False, cwd=tmp,
+                              env={"PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1"})
         if proc.returncode != 0:
             raise PackageError(f"{zip_path.name}: import failed under {python}:\n{proc.stderr.strip()[-2000:]}")
         return proc.stdout.strip()
