@@ -354,7 +354,7 @@ class Backfill:
                  workers: int = 4, qps: float | None = None, batch: int = DEFAULT_BATCH,
                  invoker: FcInvoker | None = None, invokers: int | None = None, checkpoint: Path | None = None,
                  restart: bool = False, dry_run: bool = False, credentials: Credentials | None = None,
-                 attempts: int = 8, backoff: float = 0.5, clock: Callable[[], float] = time.monotonic,
+                 attempts: int = 10, backoff: float = 0.2, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep, progress: Any = None, count_total: bool = True) -> None:
         if workers < 1:
             raise ConfigError(f"--workers must be at least 1, not {workers}")
