@@ -772,7 +772,7 @@ def command(args: Any, out: Any = None) -> int:
     if progress.tty and progress.done:
         progress.stream.write("\n")
     print("", file=out)
-    print_table([(label, value, "") for label, value in summary_rows(summary)], out)
+    print_table(summary_rows(summary), out)
     if summary.dry_run:
         if summary.mode == "remote" and summary.would:
             invocations = math.ceil(summary.would / args.batch)
@@ -782,12 +782,14 @@ def command(args: Any, out: Any = None) -> int:
             print("first: " + ", ".join(summary.samples), file=out)
     for key, why in list(summary.failed_documents.items())[:20]:
         print(f"failed result: {key}  {why[:100]}", file=out)
-    for key, why in list(summary.failed.items())[:20]:
-        print(f"not done: {key}  {why[:100]}", file=out)
-    if len(summary.failed) > 20:
-        print(f"... and {len(summary.failed) - 20} more not done", file=out)
-    if summary.fatal:
-        print(f"stopped: {summary.fatal}", file=out)
+    if summary.fatal:  # one cause for every key not done: say it once
+        print(f"stopped: {summary.fatal}" + (f"\n{len(summary.failed)} keys not done" if summary.failed else ""),
+              file=out)
+    else:
+        for key, why in sorted(summary.failed.items())[:20]:
+            print(f"not done: {key}  {why[:100]}", file=out)
+        if len(summary.failed) > 20:
+            print(f"... and {len(summary.failed) - 20} more not done", file=out)
     if not args.dry_run:
         state = "complete" if summary.complete else "run the same command again to continue"
         print(f"checkpoint {checkpoint.path}: {state}", file=out)
