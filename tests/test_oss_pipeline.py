@@ -217,3 +217,24 @@ def test_a_crc_mismatch_in_transit_is_transient(oss, monkeypatch):
     with pytest.raises(TransientError) as info:
         storage.read("crc.png", 10_000_000)
     assert info.value.code == "StorageUnavailable"
+
+
+def test_an_oss2_without_v4_signs_v1_and_still_works(oss, monkeypatch):
+    """FC python3.10 ships oss2 2.16 (V1 only): a package that relies on the runtime's oss2 must still work."""
+    import oss2
+
+    from fcocr import storage
+
+    real_bucket = oss2.Bucket
+
+    def bucket_216(auth, endpoint, bucket_name, connect_timeout=None, **kwargs):
+        assert "region" not in kwargs  # 2.16's Bucket has no region argument
+        return real_bucket(auth, endpoint, bucket_name, connect_timeout=connect_timeout)
+
+    monkeypatch.delattr(oss2, "ProviderAuthV4")
+    monkeypatch.setattr(oss2, "Bucket", bucket_216)
+    monkeypatch.setattr(storage, "_BUCKETS", {})
+    oss.put(BUCKET, "v1.png", text_image(["SIGNED V1"]))
+    handler(event_bytes(oss_event(BUCKET, "v1.png")), fc_context())
+    assert result(oss, "v1.png")["text"] == "SIGNED V1"
+    assert {r.auth for r in oss.requests if r.key.startswith("v1.png")} == {"v1"}

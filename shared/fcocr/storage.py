@@ -211,16 +211,17 @@ def _oss_bucket(endpoint: str, bucket: str, region: str, creds: Credentials) -> 
     with _BUCKETS_LOCK:
         cached = _BUCKETS.get(cache_key)
         if cached is None:
-            if region:
-                # V4 signing: the current OSS scheme; it needs the region.
+            # V4 signing (the current OSS scheme) needs the region and oss2 >= 2.18; FC python3.10's built-in
+            # oss2 is 2.16, which signs V1 only, so the package can use the runtime's copy.
+            v4 = bool(region) and hasattr(oss2, "ProviderAuthV4")
+            if v4:
                 provider = oss2.credentials.StaticCredentialsProvider(
                     creds.access_key_id, creds.access_key_secret, creds.security_token or "")
-                auth = oss2.ProviderAuthV4(provider)
-            elif creds.security_token:
-                auth = oss2.StsAuth(creds.access_key_id, creds.access_key_secret, creds.security_token)
+                cached = oss2.Bucket(oss2.ProviderAuthV4(provider), endpoint, bucket, region=region, connect_timeout=10)
             else:
-                auth = oss2.Auth(creds.access_key_id, creds.access_key_secret)
-            cached = oss2.Bucket(auth, endpoint, bucket, region=region or None, connect_timeout=10)
+                auth = (oss2.StsAuth(creds.access_key_id, creds.access_key_secret, creds.security_token)
+                        if creds.security_token else oss2.Auth(creds.access_key_id, creds.access_key_secret))
+                cached = oss2.Bucket(auth, endpoint, bucket, connect_timeout=10)
             if len(_BUCKETS) > 32:
                 _BUCKETS.clear()
             _BUCKETS[cache_key] = cached
