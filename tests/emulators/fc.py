@@ -45,15 +45,13 @@ import dataclasses
 import email.utils
 import hashlib
 import hmac
-import http.server
 import json
-import socket
-import sys
-import threading
 import time
 import uuid
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from ._http import LoopbackEmulator, LoopbackHandler
 
 __all__ = ["FcEmulator", "Invocation", "RequestRecord", "string_to_sign", "sign"]
 
@@ -128,7 +126,7 @@ class _Drop(Exception):
     pass
 
 
-class FcEmulator:
+class FcEmulator(LoopbackEmulator):
     def __init__(self, credentials: Optional[Dict[str, Tuple[str, Optional[str]]]] = None, *,
                  account_id: str = DEFAULT_ACCOUNT, region: str = "cn-shanghai",
                  functions: Optional[Dict[Tuple[str, str], Optional[Callable[[bytes, Any], Any]]]] = None,
@@ -136,6 +134,7 @@ class FcEmulator:
                  throttle_status: int = 429, throttle_code: str = "ResourceThrottled",
                  rate_clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time) -> None:
+        super().__init__(_Handler, "fc-emulator", poll_interval=0.05)
         # access key id -> (secret, STS token or None for a long-term key)
         self.credentials = dict(DEFAULT_CREDENTIALS if credentials is None else credentials)
         self.account_id, self.region = account_id, region
@@ -148,48 +147,14 @@ class FcEmulator:
         self.on_invoke: Optional[Callable[[Invocation], None]] = None
         self.invocations: List[Invocation] = []
         self.requests: List[RequestRecord] = []
-        self.endpoint = ""
         self.port = 0
-        self._lock = threading.RLock()
         self._hits: Deque[float] = collections.deque()
         self._faults: List[_Fault] = []
-        self._server: Optional[_Server] = None
-        self._thread: Optional[threading.Thread] = None
-        self._connections: set = set()
 
-    # ---- lifecycle ------------------------------------------------------------------------------
-    def start(self) -> "FcEmulator":
-        if self._server is None:
-            server = _Server(("127.0.0.1", 0), _Handler)
-            server.emulator = self
-            self._server, self.port = server, server.server_address[1]
-            self.endpoint = "http://127.0.0.1:%d" % self.port
-            self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                            name="fc-emulator", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> "FcEmulator":
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
+    # ---- lifecycle (start/stop/with: LoopbackEmulator) ------------------------------------------
+    def _published(self, port: int) -> None:
+        self.port = port
+        self.endpoint = "http://127.0.0.1:%d" % port
 
     # ---- control and inspection -----------------------------------------------------------------
     def inject_fault(self, kind: str = "error", *, status: int = 503, code: str = "ServiceUnavailable",
@@ -355,40 +320,10 @@ class FcEmulator:
             return exc.status, [("Content-Type", "application/json")], body
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    emulator: FcEmulator
+class _Handler(LoopbackHandler):
+    server_header = "FcEmulator"
 
-    def handle_error(self, request, client_address) -> None:
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    @property
-    def emulator(self) -> FcEmulator:
-        return self.server.emulator  # type: ignore[attr-defined]
-
-    def log_message(self, format, *args) -> None:  # noqa: A002
-        pass
-
-    def setup(self) -> None:
-        super().setup()
-        with self.emulator._lock:
-            self.emulator._connections.add(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            with self.emulator._lock:
-                self.emulator._connections.discard(self.connection)
-
-    def do_POST(self) -> None:
+    def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
@@ -396,11 +331,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         try:
             status, extra, data = self.emulator.handle(self.command, self.path, headers, body, request_id)
         except _Drop:
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self._drop_connection()
             return
         self.send_response(status)
         for name, value in extra:
@@ -411,4 +342,3 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if data and self.command != "HEAD":
             self.wfile.write(data)
 
-    do_GET = do_PUT = do_DELETE = do_HEAD = do_POST
