@@ -3,6 +3,7 @@
 #   make test    run the whole test suite
 #   make bench   print the benchmark figures quoted in the README
 #   make package build build/<function>.zip for Function Compute [ROUTES=file-or-json] [CODE_BUCKET=bucket]
+#                [VERIFY=python3.10: import each zip with FC's runtime emulated]
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
@@ -28,7 +29,8 @@ bench: $(VENV)/.installed-local,oss,dev
 
 # The routes decide which vendor SDKs go in (README, "Deploy"); CODE_BUCKET also writes build/template.yml for ROS.
 package: $(VENV)/.installed-oss
-	$(VENV)/bin/fcocr package $(if $(ROUTES),--routes '$(ROUTES)') $(if $(CODE_BUCKET),--code-bucket '$(CODE_BUCKET)')
+	$(VENV)/bin/fcocr package $(if $(ROUTES),--routes '$(ROUTES)') $(if $(CODE_BUCKET),--code-bucket '$(CODE_BUCKET)') \
+	  $(if $(VERIFY),--verify '$(VERIFY)')
 
 clean:
 	rm -rf .venv .venv-py310 demo-out .pytest_cache build *.egg-info shared/*.egg-info

@@ -7,6 +7,7 @@ SDK from the built zips and decodes every accepted format with what pruning left
 
 import io
 import random
+import shutil
 import struct
 import zipfile
 from pathlib import Path
@@ -96,6 +97,221 @@ def test_dependencies_that_only_fc_python_needs_are_found(tmp_path):
     assert package.missing_for_target(tmp_path) == ["async-timeout<6,>=4.0"]
     write_dist(tmp_path, "async_timeout", "5.0.1", [])
     assert package.missing_for_target(tmp_path) == []
+
+
+# ------------------------------------------------------------------------------------------ FC's runtime
+def test_fc_builtins_are_the_documented_python310_modules():
+    builtins = package.fc_builtin_versions()
+    assert len(builtins) == 21
+    assert builtins["oss2"] == "2.16.0" and builtins["pillow"] == "9.3.0" and builtins["requests"] == "2.28.1"
+    assert builtins["aliyun-python-sdk-kms"] == "2.16.0" and builtins["scrapy"] == "2.7.1"
+    assert builtins["pyopenssl"] is None  # documented as "1.0.2", which no pyOpenSSL release is
+    pins = package.fc_runtime_requirements()
+    assert "oss2==2.16.0" in pins and "Pillow==9.3.0" in pins and "pyOpenSSL" in pins
+    assert "cryptography>=3.3,<51" in pins  # the emulated runtime stays inside the assumed range
+
+
+def test_fcocr_asks_no_newer_oss2_and_requests_than_fc_ships():
+    # The package leaves them to FC only while these hold (pyproject.toml says why each bound is what it is).
+    the_plan = package.plan(TENCENT_ROUTES, requirements=package.pyproject_requirements(REPO))
+    provided = the_plan.fc_provided()
+    assert provided == {"oss2>=2.16": "FC has 2.16.0"}
+    # Pillow is not left to FC: its 9.3.0 fails on the frames of a multi-page TIFF (fixed in 10.1).
+    assert "Pillow>=10.1" in the_plan.requirements
+    market = package.plan(TENCENT_ROUTES, ["market"], requirements=package.pyproject_requirements(REPO))
+    assert any(line.startswith("requests") for line in market.fc_provided())
+
+
+def spec(text):
+    from packaging.specifiers import SpecifierSet
+
+    return SpecifierSet(text)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", True), (">=3.0.0", True), (">=3.3", True), (">3.2", True), ("<51.0.0,>=3.0.0", True), ("<52", True),
+    (">=3.4", False), (">3.3", False), ("<50", False), ("<=50.0.2", False), ("<=51", True),
+    ("!=2.0", True), ("!=40.0.0", False), ("!=40.*", False), ("==38.0.4", False), ("~=38.0", False),
+])
+def test_a_range_satisfies_a_specifier_only_if_every_version_in_it_does(text, expected):
+    assert package.range_satisfies("3.3", "51", spec(text)) is expected
+
+
+def test_fc_provides_documented_versions_ranges_and_nothing_else():
+    assert package.fc_provides("oss2", spec(">=2.16")) == "2.16.0 (documented)"
+    assert package.fc_provides("oss2", spec(">=2.18")) is None
+    assert package.fc_provides("pillow", spec(">=10.1")) is None
+    assert package.fc_provides("cryptography", spec("<51.0.0,>=3.0.0")) == ">=3.3,<51"
+    assert package.fc_provides("cryptography", spec(">=42")) is None
+    assert package.fc_provides("pyopenssl", spec("")) is None  # installed, but of no known version
+    assert package.fc_provides("urllib3", spec("")) is None  # a dependency of FC's requests, version unknown
+
+
+def test_read_distributions_applies_fc_markers_and_drops_extras(tmp_path):
+    write_dist(tmp_path, "aliyun_python_sdk_green", "3.6.6", ["aliyun-python-sdk-core (>=2.11.5)"])
+    write_dist(tmp_path, "aiohttp", "3.14.5", ['async-timeout<6,>=4.0; python_version < "3.11"',
+                                               'tomli; python_version >= "3.11"', 'brotli; extra == "speedups"'])
+    dists = package.read_distributions(tmp_path)
+    assert [str(r) for r in dists["aliyun-python-sdk-green"].requires] == ["aliyun-python-sdk-core>=2.11.5"]
+    assert [r.name for r in dists["aiohttp"].requires] == ["async-timeout"]
+    assert dists["aiohttp"].version == "3.14.5" and dists["aiohttp"].info.name == "aiohttp-3.14.5.dist-info"
+
+
+# A pip-installed site (what fcocr's requirements resolve to today) and FC's runtime, as metadata only.
+SITE = {
+    "fcocr": ("0.1.0", ["PyYAML>=6.0", "Pillow>=9.3", 'pytest>=8; extra == "dev"']),
+    "PyYAML": ("6.0.3", []), "pypdfium2": ("5.15.2", []), "pillow": ("13.0.0", []),
+    "oss2": ("2.19.1", ["requests!=2.9.0", "crcmod>=1.7", "pycryptodome>=3.4.7", "aliyun-python-sdk-kms>=2.4.1",
+                        "aliyun-python-sdk-core>=2.13.12", "six"]),
+    "aliyun_python_sdk_kms": ("2.16.5", ["aliyun-python-sdk-core >=2.11.5"]),
+    "aliyun_python_sdk_core": ("2.16.1", ["cryptography (>=3.0.0)", "jmespath (<2.0.0,>=0.9.3)"]),
+    "aliyun_python_sdk_green": ("3.6.6", ["aliyun-python-sdk-core (>=2.11.5)"]),
+    "cryptography": ("50.0.2", ["cffi>=2.0.0", 'typing-extensions>=4.13.2; python_full_version < "3.11"']),
+    "cffi": ("2.1.1", ["pycparser"]), "pycparser": ("3.12", []), "typing_extensions": ("4.16.0", []),
+    "requests": ("2.34.2", ["charset_normalizer<4,>=2", "idna<4,>=2.5", "urllib3<3,>=1.26", "certifi>=2023.5.7"]),
+    "urllib3": ("2.8.0", []), "idna": ("3.20", []), "certifi": ("2026.10.18", []), "charset_normalizer": ("3.5.2", []),
+    "crcmod": ("1.7", []), "pycryptodome": ("4.4.0", []), "six": ("1.17.0", []), "jmespath": ("1.1.0", []),
+    "tencentcloud_sdk_python_common": ("3.1.195", ["requests >=2.16.0"]),
+    "yarl": ("1.25.1", ["idna>=2.0"]),
+}
+RUNTIME = {
+    "oss2": ("2.16.0", ["requests!=2.9.0", "crcmod>=1.7", "pycryptodome>=3.4.7", "aliyun-python-sdk-kms>=2.4.1",
+                        "aliyun-python-sdk-core>=2.13.12", "six"]),
+    "aliyun_python_sdk_kms": ("2.16.0", ["aliyun-python-sdk-core>=2.11.5"]),
+    "aliyun_python_sdk_core": ("2.16.1", ["cryptography>=3.0.0", "jmespath<2.0.0,>=0.9.3"]),
+    "requests": ("2.28.1", ["charset-normalizer<3,>=2", "idna<4,>=2.5", "urllib3<1.27,>=1.21.1", "certifi>=2017.4.17"]),
+    "pyopenssl": ("26.4.0", ["cryptography<51,>=49.0.0", 'typing-extensions>=4.9; python_version < "3.13"']),
+    "cryptography": ("50.0.2", ["cffi>=2.0.0"]), "cffi": ("2.1.1", ["pycparser"]), "pycparser": ("3.12", []),
+    "typing_extensions": ("4.16.0", []), "pillow": ("9.3.0", []), "urllib3": ("1.26.20", []), "idna": ("3.20", []),
+    "certifi": ("2026.10.18", []), "charset_normalizer": ("2.1.1", []), "crcmod": ("1.7", []),
+    "pycryptodome": ("4.4.0", []), "six": ("1.17.0", []), "jmespath": ("1.1.0", []),
+    "scrapy": ("2.7.1", ["cryptography>=3.3", "pyOpenSSL>=21.0.0"]),
+}
+BASE = ["oss2>=2.16", "Pillow>=9.3", "pypdfium2>=4.30", "PyYAML>=6.0"]
+
+
+def fake_sites(tmp_path, site=None, runtime=None):
+    for root, table in ((tmp_path / "site", site or SITE), (tmp_path / "runtime", runtime or RUNTIME)):
+        for name, (version, requires) in table.items():
+            write_dist(root, name, version, requires)
+    return package.read_distributions(tmp_path / "site"), package.read_distributions(tmp_path / "runtime")
+
+
+def test_what_fc_ships_stays_out_with_what_only_it_needs(tmp_path):
+    site, runtime = fake_sites(tmp_path)
+    split = package.split_for_fc("fcocr", [*BASE, "tencentcloud-sdk-python-common>=3.1.190"], site, runtime)
+    assert set(split.kept) == {"fcocr", "pyyaml", "pypdfium2", "tencentcloud-sdk-python-common"}
+    assert split.left_out["oss2"].startswith("FC python3.10 has 2.16.0, which meets fcocr: oss2>=2.16")
+    assert "Pillow>=9.3" in split.left_out["pillow"]
+    assert "tencentcloud-sdk-python-common: requests>=2.16.0" in split.left_out["requests"]
+    assert split.left_out["cryptography"].startswith("needed only by aliyun-python-sdk-core")
+    assert split.left_out["urllib3"].startswith("needed only by requests")
+    assert split.left_out["yarl"] == "needed by nothing in the zip"
+    # What the zip's code imports from FC, through FC's own metadata and aliyunsdkcore's pyOpenSSL import.
+    assert split.from_fc["oss2"] == "2.16.0" and split.from_fc["requests"] == "2.28.1"
+    assert split.from_fc["cryptography"] == ">=3.3,<51 (emulated: 50.0.2)"
+    assert split.from_fc["pyopenssl"] == "version unknown (emulated: 26.4.0)"
+
+
+def test_a_requirement_fc_does_not_meet_keeps_the_zips_copy(tmp_path):
+    site, runtime = fake_sites(tmp_path)
+    split = package.split_for_fc("fcocr", [*BASE, "requests>=2.31"], site, runtime)
+    # FC's 2.28.1 is too old: requests and its dependencies (no documented version) go in; FC's oss2 uses them.
+    assert {"requests", "urllib3", "idna", "certifi", "charset-normalizer"} <= set(split.kept)
+    assert "oss2" in split.left_out and "requests" not in split.from_fc
+
+
+def test_green_keeps_its_sdk_core_and_leaves_cryptography_to_fc(tmp_path):
+    site, runtime = fake_sites(tmp_path)
+    split = package.split_for_fc("fcocr", [*BASE, "aliyun-python-sdk-core>=2.16", "aliyun-python-sdk-green>=3.6.6"],
+                                 site, runtime)
+    # FC's aliyun-python-sdk-core has no documented version: fcocr's >=2.16 needs the zip's, and its jmespath.
+    assert {"aliyun-python-sdk-core", "aliyun-python-sdk-green", "jmespath"} <= set(split.kept)
+    assert "aliyun-python-sdk-core: cryptography>=3.0.0" in split.left_out["cryptography"]
+    assert {"cffi", "pycparser", "typing-extensions"} <= set(split.left_out)
+    assert "pyopenssl" in split.from_fc  # the zip's aliyunsdkcore imports FC's pyOpenSSL
+
+
+def test_a_cryptography_fc_cannot_have_is_refused_not_shipped_under_fcs_pyopenssl(tmp_path):
+    site = dict(SITE, needs_new_crypto=("1.0", ["cryptography>=49"]))
+    site, runtime = fake_sites(tmp_path, site)
+    with pytest.raises(PackageError, match="FC's pyopenssl .*requires cryptography<51,>=49.0.0, the zip has crypto"):
+        package.split_for_fc("fcocr", [*BASE, "needs-new-crypto"], site, runtime)
+
+
+def test_the_zip_shadowing_what_fcs_module_needs_brings_that_module_too(tmp_path):
+    site = dict(SITE, idna=("4.1", []), yarl=("1.25.1", ["idna>=4"]),
+                requests=("2.34.2", ["idna>=2.5", "urllib3<3,>=1.26"]))
+    site, runtime = fake_sites(tmp_path, site)
+    split = package.split_for_fc("fcocr", [*BASE, "yarl"], site, runtime)
+    # The zip's idna 4.1 would be FC's requests 2.28.1's (idna<4): the zip carries requests as well.
+    assert {"yarl", "idna", "requests", "urllib3"} <= set(split.kept)
+    assert "requests" not in split.left_out and "oss2" in split.left_out
+
+
+def test_an_upper_bound_of_a_copy_of_unknown_version_counts_as_broken(tmp_path):
+    site = dict(SITE, uses_jmespath=("1.0", ["jmespath>=1.0"]))
+    site, runtime = fake_sites(tmp_path, site)
+    split = package.split_for_fc("fcocr", [*BASE, "uses-jmespath"], site, runtime)
+    # FC's aliyun-python-sdk-core (version unknown) caps jmespath: the emulated cap says nothing of FC's.
+    assert {"jmespath", "aliyun-python-sdk-core"} <= set(split.kept)
+
+
+def test_the_vendored_requests_of_aliyunsdkcore_imports_pyopenssl():
+    # The reason for FC_IMPLICIT_IMPORTS (and for never shipping cryptography under FC's pyOpenSSL).
+    import importlib.util
+
+    origin = Path(importlib.util.find_spec("aliyunsdkcore").origin).parent
+    text = (origin / "vendored" / "requests" / "__init__.py").read_text("utf-8")
+    assert "from .packages.urllib3.contrib import pyopenssl" in text and "except ImportError:" in text
+    assert package.FC_IMPLICIT_IMPORTS["aliyun-python-sdk-core"] == ("pyopenssl",)
+
+
+def write_record(site: Path, name: str, version: str, files: dict[str, bytes]) -> None:
+    write_dist(site, name, version, [])
+    make_tree(site, files)
+    info = f"{name}-{version}.dist-info"
+    lines = [f"{path},," for path in files] + [f"{info}/METADATA,,", f"{info}/RECORD,,", "../../../bin/x,,"]
+    (site / info / "RECORD").write_text("\n".join(lines) + "\n", "utf-8")
+
+
+def test_distributions_left_out_are_removed_by_their_record(tmp_path):
+    site = tmp_path / "site"
+    write_record(site, "oss2", "2.19.1", {"oss2/__init__.py": b"x" * 100, "oss2/api.py": b"x"})
+    write_record(site, "tencentcloud_sdk_python_common", "3.1.195", {"tencentcloud/__init__.py": b"",
+                                                                       "tencentcloud/common/client.py": b"x"})
+    write_record(site, "tencentcloud_sdk_python_ocr", "3.1.193", {"tencentcloud/__init__.py": b"",
+                                                                    "tencentcloud/ocr/models.py": b"x" * 10})
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "x").write_bytes(b"outside")
+    dists = package.read_distributions(site)
+    removed = package.remove_distributions(site, ["oss2", "tencentcloud-sdk-python-ocr"], dists)
+    left = sorted(p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file())
+    assert left == ["tencentcloud/__init__.py", "tencentcloud/common/client.py",  # the shared file stays
+                    "tencentcloud_sdk_python_common-3.1.195.dist-info/METADATA",
+                    "tencentcloud_sdk_python_common-3.1.195.dist-info/RECORD"]
+    assert not (site / "oss2").exists() and not (site / "tencentcloud" / "ocr").exists()
+    assert removed["oss2"] > 101 and (tmp_path / "bin" / "x").exists()  # nothing outside the site
+
+
+def test_verify_imports_puts_the_runtime_after_the_zip(tmp_path):
+    import sys
+    import sysconfig
+
+    runtime = Path(sysconfig.get_paths()["purelib"])  # this interpreter's site-packages stands in for FC's
+    site = tmp_path / "zip"
+    make_tree(site, {"probe.py": b"import oss2, PIL.Image, yaml\n"})
+    shutil.copytree(Path(yaml.__file__).parent, site / "yaml")  # in both: the zip's must win
+    handler = tmp_path / "index.py"
+    handler.write_text("import probe\n", "utf-8")
+    zip_path = package.write_zip(tmp_path / "f.zip", site, handler)
+    text = package.verify_imports(zip_path, sys.executable, ["index", "probe"], runtime)
+    assert "every format decodes" in text
+    fc, ours = text.splitlines()[1:3]
+    assert "oss2" in fc and "PIL" in fc and "yaml" not in fc
+    assert ours.startswith("  from the zip: yaml")
+    with pytest.raises(PackageError, match="emulated FC runtime"):
+        package.verify_imports(zip_path, sys.executable, ["index", "not_a_module"], runtime)
 
 
 # ------------------------------------------------------------------------------------------ pruning

@@ -3,6 +3,7 @@
 Layout: one dependency tree, one zip per function::
 
     build/site/               fcocr and its runtime dependencies, installed for FC by pip --target
+    build/fc-runtime/         an emulated FC python3.10 runtime: its built-in modules (kept between builds)
     build/<function>.zip      build/site + functions/<function>/index.py at the root: template.yml's CodeUri
     build/template.yml        (--code-bucket) template.yml with CodeUri oss://bucket/prefix<function>-<hash>.zip
 
@@ -19,9 +20,20 @@ The three functions run the same library, so they get the same tree; a zip diffe
 * installed for FC's platform: CPython 3.10 on Debian 10 (glibc 2.28), so binary wheels tagged
   manylinux2014 or manylinux_2_x up to 2_28 (``--only-binary=:all:``). Dependencies published only
   as source (oss2, the aliyun-python-sdk-* packages, crcmod) are pure Python: they are built into
-  wheels first, with no C compiler, so crcmod takes its pure-Python fallback;
+  wheels first, with no C compiler (a crcmod the zip carried would take its pure-Python fallback);
+* minus what FC's python3.10 runtime already provides (``FC_BUILTINS``, its documented built-in modules;
+  ``split_for_fc``): a distribution is left out when FC's documented version meets every requirement
+  the zip's contents have on it, or when only such left-out distributions need it (FC has their
+  dependencies). oss2 2.16.0 and requests 2.28.1 are FC's, and with them cryptography, pycryptodome,
+  crcmod, aliyun-python-sdk-core/-kms, urllib3, idna, certifi, charset-normalizer, six, jmespath. Pillow
+  is not (fcocr needs 10.1, FC has 9.3.0). The zip never carries cryptography: FC's pyOpenSSL would be
+  imported with it (``FC_IMPLICIT_IMPORTS``), so the SDKs' requirements on it are met by FC's copy, within
+  the range ``FC_DEPENDENCY_RANGES`` gives and explains;
 * then pruned by the rules in ``PRUNE`` (each with its reason), and vendored shared libraries that
   nothing left links to are dropped (``orphaned_libraries``).
+
+``--verify PYTHON3.10`` imports the handlers and SDKs from each zip with the emulated runtime after it
+on sys.path, as FC orders them, and decodes every accepted format.
 """
 
 from __future__ import annotations
@@ -53,13 +65,20 @@ FC_PYTHON = "3.10"
 FC_PLATFORMS = tuple(f"manylinux_2_{minor}_x86_64" for minor in range(28, 16, -1)) + (
     "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64")
 BUDGET_MB = 10.0
+# PEP 508 marker variables of FC's python3.10 runtime (CPython 3.10 on Linux x86_64).
+FC_MARKER_ENVIRONMENT = {
+    "implementation_name": "cpython", "implementation_version": "3.10.13", "os_name": "posix",
+    "platform_machine": "x86_64", "platform_python_implementation": "CPython", "platform_system": "Linux",
+    "python_full_version": "3.10.13", "python_version": FC_PYTHON, "sys_platform": "linux",
+    "platform_release": "", "platform_version": "", "extra": "",
+}
 
 # Which recognizer family needs which requirement of fcocr's extras ("base": every deployment).
 # tests/test_package.py checks that every requirement of the cloud and local extras is placed here.
 REQUIREMENT_GROUPS = {
     "oss2": "base",  # storage: every function reads and writes OSS
     "pypdfium2": "base",  # PDF page counts and rendering: needed by every family
-    "requests": "market",  # also a dependency of oss2, so present anyway
+    "requests": "market",  # FC's own 2.28.1 serves it (and oss2)
     "alibabacloud-tea-openapi": "aliyun",
     "tencentcloud-sdk-python-common": "tencent",
     "tencentcloud-sdk-python-ocr": "tencent",
@@ -95,7 +114,8 @@ PRUNE: tuple[Rule, ...] = (
     # pycryptodome is there because oss2 imports it for client-side encryption, which fcocr never uses.
     # `import oss2` loads AES, PKCS#1, SHA-1/256 and the bignum modules; these public-key and cipher
     # back ends are loaded only by the algorithms that need them (ECC, EdDSA, ML-DSA/ML-KEM, scrypt, DES,
-    # bcrypt), none of which oss2 or fcocr calls. `fcocr package --verify` imports oss2 from the zip.
+    # bcrypt), none of which oss2 or fcocr calls. `fcocr package --verify` imports oss2 with what is left.
+    # (FC's runtime provides oss2 and pycryptodome, so a zip carries them only when fcocr needs a newer oss2.)
     Rule("Crypto/PublicKey/_ec_*.so", "pycryptodome ECC back end: no elliptic-curve crypto in oss2's use"),
     Rule("Crypto/PublicKey/_ed*.so", "pycryptodome EdDSA"),
     Rule("Crypto/PublicKey/_curve*.so", "pycryptodome X25519/X448"),
@@ -199,6 +219,274 @@ def select(requirements: Sequence[Requirement], providers: Iterable[str]) -> lis
         if group == "base" or group in providers:  # "cli": never
             wanted.setdefault(req.name, req.spec)
     return [wanted[name] for name in sorted(wanted)]
+
+
+# ------------------------------------------------------------------------------------------ FC's runtime
+# What FC's python3.10 runtime ships besides the standard library, as Alibaba Cloud documents it: "Python
+# runtimes", section "Built-in modules", table "Python 3.10":
+#   https://www.alibabacloud.com/help/en/functioncompute/fc-3-0/user-guide/runtime-overview-2
+#   (the same table: https://help.aliyun.com/zh/functioncompute/runtime-overview-2)
+# FC puts the function's code first on sys.path and these after it: a distribution in the zip shadows FC's
+# copy, one left out of the zip is FC's. Name as the table spells it -> version (None: no usable version).
+# `fcocr package` builds an emulated copy (build/fc-runtime) from this table for its checks and --verify.
+FC_BUILTINS: dict[str, str | None] = {
+    "oss2": "2.16.0",
+    "tablestore": "5.4.1",
+    "aliyun-fc2": "2.5.2",
+    "aliyun-python-sdk-ecs": "4.24.26",
+    "aliyun-python-sdk-vpc": "3.0.27",
+    "aliyun-python-sdk-rds": "2.7.2",
+    "aliyun-python-sdk-kms": "2.16.0",
+    "aliyun-mns": "1.1.5",
+    "aliyun-python-sdk-cdn": "3.7.8",
+    "aliyun-python-sdk-ram": "3.2.0",
+    "aliyun-python-sdk-sts": "3.1.0",
+    "aliyun-python-sdk-iot": "8.47.0",
+    "aliyun-log-python-sdk": "0.8.0",
+    "wand": "0.6.10",
+    "scrapy": "2.7.1",
+    "PyMySQL": "1.0.2",
+    "elasticsearch": "8.5.2",
+    "Pillow": "9.3.0",
+    # The table says 1.0.2, which no pyOpenSSL release is (0.15.1 is followed by 16.0.0): its version is unknown.
+    "pyOpenSSL": None,
+    "redis": "4.4.0",
+    "requests": "2.28.1",
+}
+
+# The documented modules bring their own dependencies (oss2: crcmod, pycryptodome, aliyun-python-sdk-kms and
+# -core, six, requests; aliyun-python-sdk-core: cryptography, jmespath; requests: urllib3, idna, certifi,
+# charset-normalizer; pyOpenSSL: cryptography, ...), at versions the docs do not give. A requirement in the zip
+# is never left to one of those, except where the range below bounds FC's copy: every version in it must
+# satisfy the requirement. name -> (lowest possible, first impossible, why).
+FC_DEPENDENCY_RANGES: dict[str, tuple[str, str, str]] = {
+    # The zip must not carry cryptography at all (FC_IMPLICIT_IMPORTS: FC's pyOpenSSL is imported with whatever
+    # cryptography comes first on sys.path, and a pyOpenSSL older than the zip's cryptography fails to import,
+    # which fails `import oss2`), so the aliyun.* and green.* SDKs' `cryptography>=3.0.0` (and the OpenAPI
+    # client's `<51`) must be met by FC's; split_for_fc refuses a zip that would carry one. Both bounds follow
+    # from the documented modules' own requirements, assuming FC's site satisfies them, as pip leaves a site
+    # it installs together (FC's python3.9 site, listed in full in aliyun/fc-docker's
+    # python3.9/base/requirements.txt, does: cryptography 36.0.0 with pyOpenSSL 21.0.0 and Scrapy 2.5.1).
+    # FC's pyOpenSSL must import with it, and every pyOpenSSL release so far caps cryptography below 51
+    # (22.1.0: <39, 24.2.1: <44, 26.4.0, the newest when this was written: <51). Not verified on FC itself:
+    # `--verify` runs with the emulated runtime's copy, the newest in the range.
+    "cryptography": ("3.3", "51", ("scrapy 2.7.1 requires cryptography>=3.3 and pyOpenSSL>=21.0.0 (which requires "
+                                   "cryptography>=3.3); no pyOpenSSL release accepts cryptography 51 or later")),
+}
+
+# Imports that no metadata declares: when the key is imported, so is the value if installed (FC's copy).
+FC_IMPLICIT_IMPORTS: dict[str, tuple[str, ...]] = {
+    # aliyunsdkcore.vendored.requests (requests 2.18.3) runs `from .packages.urllib3.contrib import pyopenssl`
+    # at import, catching only ImportError: with FC's pyOpenSSL installed, `import oss2` (oss2.crypto imports
+    # aliyunsdkcore) imports FC's pyOpenSSL, and an AttributeError from a pyOpenSSL that does not match the
+    # cryptography found first (measured: pyOpenSSL 22.1.0, 23.2.0 and 24.2.1 with cryptography 50) fails it.
+    "aliyun-python-sdk-core": ("pyopenssl",),
+}
+
+
+def _packaging():
+    try:
+        from packaging import requirements, specifiers, version
+    except ImportError:  # pip, which runs the build, always carries it
+        from pip._vendor.packaging import requirements, specifiers, version  # type: ignore[no-redef]
+    return requirements, specifiers, version
+
+
+def fc_builtin_versions() -> dict[str, str | None]:
+    """FC_BUILTINS by canonical name."""
+    return {canonical(name): version for name, version in FC_BUILTINS.items()}
+
+
+def fc_runtime_requirements() -> list[str]:
+    """What the emulated runtime installs: the documented modules at their versions, the ranges as constraints."""
+    pins = [f"{name}=={version}" if version else name for name, version in FC_BUILTINS.items()]
+    return pins + [f"{name}>={low},<{high}" for name, (low, high, _why) in FC_DEPENDENCY_RANGES.items()]
+
+
+def range_satisfies(low: str, high: str, specifier) -> bool:
+    """Whether every version v with low <= v < high satisfies ``specifier`` (a packaging SpecifierSet).
+
+    Conservative: an operator this cannot decide for a whole range (==, ~=, ===, a wildcard !=) says no."""
+    _, _, version = _packaging()
+    low_v, high_v = version.Version(low), version.Version(high)
+    for spec in specifier:
+        op, text = spec.operator, spec.version
+        if op in ("==", "~=", "===") or text.endswith(".*"):
+            return False
+        bound = version.Version(text)
+        ok = {">=": bound <= low_v, ">": bound < low_v, "<": bound >= high_v, "<=": bound >= high_v,
+              "!=": bound < low_v or bound >= high_v}[op]
+        if not ok:
+            return False
+    return True
+
+
+def fc_provides(name: str, specifier) -> str | None:
+    """How FC's copy of ``name`` meets ``specifier`` (None: it does not, or that cannot be known)."""
+    version = fc_builtin_versions().get(name)
+    if version:
+        return f"{version} (documented)" if specifier.contains(version, prereleases=True) else None
+    if name in FC_DEPENDENCY_RANGES:
+        low, high, _why = FC_DEPENDENCY_RANGES[name]
+        return f">={low},<{high}" if range_satisfies(low, high, specifier) else None
+    return None
+
+
+def _has_upper_bound(specifier) -> bool:
+    return any(s.operator in ("<", "<=", "==", "~=", "===", "!=") for s in specifier)
+
+
+@dataclasses.dataclass(frozen=True)
+class Dist:
+    name: str  # canonical
+    version: str
+    requires: tuple  # packaging Requirements whose markers hold on FC (extras not requested)
+    info: Path | None = None  # the .dist-info directory
+
+
+def read_distributions(site: Path, environment: dict[str, str] = FC_MARKER_ENVIRONMENT) -> dict[str, Dist]:
+    """canonical name -> the distribution installed in ``site``, with the requirements that apply on FC."""
+    requirements, _, _ = _packaging()
+    out = {}
+    for name, info in installed_distributions(site).items():
+        message = email.parser.Parser().parsestr((info / "METADATA").read_text("utf-8"))
+        requires = []
+        for line in message.get_all("Requires-Dist") or []:
+            req = requirements.Requirement(line)
+            if req.marker is None or req.marker.evaluate(dict(environment, extra="")):
+                requires.append(req)
+        out[name] = Dist(name, str(message["Version"]), tuple(requires), info)
+    return out
+
+
+@dataclasses.dataclass
+class Split:
+    """What goes in the zip and what is left to FC's runtime."""
+    kept: dict[str, Dist]  # in the zip
+    left_out: dict[str, str]  # installed, not in the zip -> why
+    from_fc: dict[str, str]  # FC's copies the zip's code imports -> what is known of their version
+
+
+def split_for_fc(root: str, requirements: Sequence[str], site: dict[str, Dist], runtime: dict[str, Dist]) -> Split:
+    """Which installed distributions the zip must carry, given what FC's python3.10 runtime provides.
+
+    ``root`` (fcocr) and ``requirements`` (the plan's) are walked through ``site``'s metadata. A requirement
+    FC's copy meets (``fc_provides``) is not followed: FC's copy serves it. What only such copies need stays
+    out too: FC installed them with their own dependencies. Then the other way: FC's copies that the zip's
+    code imports (through ``runtime``'s metadata, the emulated runtime, and FC_IMPLICIT_IMPORTS) get the
+    zip's distributions wherever the zip has one, so each requirement they have on one must hold for the
+    zip's version; for a copy of unknown version, any upper bound counts as broken (it moves with the
+    version). A copy broken that way goes in the zip as well (pip resolved it with the rest), and the walk
+    runs again; one that was not installed (nothing of fcocr's needs it) is an error.
+    """
+    requirements_mod, _, _ = _packaging()
+    roots = [requirements_mod.Requirement(r) for r in requirements]
+    documented = fc_builtin_versions()
+    forced: set[str] = set()
+    while True:
+        kept: dict[str, Dist] = {root: site[root]}
+        covered: dict[str, list[str]] = {}
+        queue = [(root, r) for r in (*roots, *site[root].requires)]
+        queue += [("FC's modules", requirements_mod.Requirement(n)) for n in sorted(forced)]
+        while queue:
+            requirer, req = queue.pop(0)
+            name = canonical(req.name)
+            if name in kept:
+                continue
+            how = None if name in forced else fc_provides(name, req.specifier)
+            if how:
+                need = f"{requirer}: {req.name}{req.specifier or ''}"
+                if need not in covered.setdefault(name, []):
+                    covered[name].append(need)
+                continue
+            if name not in site:
+                raise PackageError(f"{requirer} requires {req}, which pip did not install")
+            kept[name] = site[name]
+            queue.extend((name, r) for r in site[name].requires)
+        covered = {n: v for n, v in covered.items() if n not in kept}
+        # FC's copies in use: what the covered requirements reach in FC's site, and the implicit imports.
+        from_fc: dict[str, str] = {}
+        stack = sorted(covered) + [t for k in sorted(kept) for t in FC_IMPLICIT_IMPORTS.get(k, ())]
+        while stack:
+            name = stack.pop()
+            if name in kept or name in from_fc:
+                continue
+            dist = runtime.get(name)
+            if documented.get(name):
+                from_fc[name] = documented[name] or ""
+            elif name in FC_DEPENDENCY_RANGES:
+                low, high, _why = FC_DEPENDENCY_RANGES[name]
+                from_fc[name] = f">={low},<{high}" + (f" (emulated: {dist.version})" if dist else "")
+            else:
+                from_fc[name] = "version unknown" + (f" (emulated: {dist.version})" if dist else "")
+            if dist:
+                stack.extend(canonical(r.name) for r in dist.requires)
+            stack.extend(FC_IMPLICIT_IMPORTS.get(name, ()))
+        conflicts = []
+        for name in sorted(from_fc):
+            dist = runtime.get(name)
+            for req in dist.requires if dist else ():
+                target = canonical(req.name)
+                if target not in kept:
+                    continue
+                ours = kept[target].version
+                ok = req.specifier.contains(ours, prereleases=True)
+                if ok and not documented.get(name) and _has_upper_bound(req.specifier):
+                    ok = False  # FC's copy is of another version than the emulated one: its caps are unknown
+                if not ok:
+                    conflicts.append((name, f"{req.name}{req.specifier}", target, ours))
+        if not conflicts:
+            break
+        stuck = [c for c in conflicts if c[0] not in site]
+        if stuck:
+            raise PackageError("the zip would shadow what FC's own modules need: " + "; ".join(
+                f"FC's {name} ({from_fc[name]}) requires {spec}, the zip has {target} {ours}"
+                for name, spec, target, ours in stuck))
+        if {c[0] for c in conflicts} <= forced:
+            raise PackageError(f"cannot settle what goes in the zip: {conflicts}")
+        forced |= {c[0] for c in conflicts}
+    left_out = {}
+    for name in sorted(site):
+        if name in kept:
+            continue
+        if name in covered:
+            version = documented.get(name)
+            if not version:
+                version = ">={},<{} (FC_DEPENDENCY_RANGES)".format(*FC_DEPENDENCY_RANGES[name][:2])
+            left_out[name] = f"FC python3.10 has {version}, which meets " + ", ".join(covered[name])
+        else:
+            needers = sorted(d.name for d in site.values() if any(canonical(r.name) == name for r in d.requires))
+            left_out[name] = (f"needed only by {', '.join(needers)}, left to FC (which has its dependencies)"
+                              if needers else "needed by nothing in the zip")
+    return Split(kept, left_out, from_fc)
+
+
+def remove_distributions(site: Path, names: Iterable[str], dists: dict[str, Dist]) -> dict[str, int]:
+    """Delete the files of ``names`` (their RECORD) that no other distribution in ``site`` lists: bytes per name."""
+    names = set(names)
+
+    def record(dist: Dist) -> set[Path]:
+        text = (dist.info / "RECORD").read_text("utf-8") if dist.info and (dist.info / "RECORD").is_file() else ""
+        paths = {(site / line.split(",", 1)[0]).resolve() for line in text.splitlines() if line.strip()}
+        return {p for p in paths if p.is_relative_to(site.resolve())}
+
+    keep = set().union(*(record(d) for n, d in dists.items() if n not in names))
+    removed: dict[str, int] = {}
+    for name in sorted(names):
+        dist = dists[name]
+        size = 0
+        for path in sorted(record(dist) - keep):
+            if path.is_file() or path.is_symlink():
+                size += path.lstat().st_size
+                path.unlink()
+        if dist.info and dist.info.exists():
+            size += _size(dist.info)
+            shutil.rmtree(dist.info)
+        removed[name] = size
+    for dirpath, _dirnames, _filenames in sorted(os.walk(site), key=lambda w: -len(w[0])):
+        if Path(dirpath) != site and not any(Path(dirpath).iterdir()):
+            Path(dirpath).rmdir()
+    return removed
 
 
 # ------------------------------------------------------------------------------------------ pruning
@@ -357,12 +645,26 @@ class Plan:
     def needs_engine(self) -> bool:
         return "local" in self.providers
 
+    def fc_provided(self) -> dict[str, str]:
+        """The plan's requirements that FC python3.10's documented modules meet -> how (no download needed)."""
+        requirements, _, _ = _packaging()
+        out = {}
+        for line in self.requirements:
+            req = requirements.Requirement(line)
+            version = fc_builtin_versions().get(canonical(req.name))
+            if version and req.specifier.contains(version, prereleases=True):
+                out[line] = f"FC has {version}"
+        return out
+
 
 @dataclasses.dataclass
 class Built:
     plan: Plan
     zips: dict[str, Path]
     removed: dict[str, int]
+    split: Split | None = None  # what was left to FC's runtime, and why
+    left_out: dict[str, int] = dataclasses.field(default_factory=dict)  # bytes per distribution left out
+    runtime: Path | None = None  # the emulated FC runtime (--verify imports with it)
 
 
 def repository_root() -> Path:
@@ -384,15 +686,6 @@ def build_wheel(repo: Path, out: Path) -> Path:
     _pip(["wheel", "--no-deps", "--quiet", "-w", str(out), str(repo)])
     (wheel,) = out.glob("fcocr-*.whl")
     return wheel
-
-
-# PEP 508 marker variables of FC's python3.10 runtime (CPython 3.10 on Linux x86_64).
-FC_MARKER_ENVIRONMENT = {
-    "implementation_name": "cpython", "implementation_version": "3.10.13", "os_name": "posix",
-    "platform_machine": "x86_64", "platform_python_implementation": "CPython", "platform_system": "Linux",
-    "python_full_version": "3.10.13", "python_version": FC_PYTHON, "sys_platform": "linux",
-    "platform_release": "", "platform_version": "", "extra": "",
-}
 
 
 def _marker_holds(marker: str, environment: dict[str, str]) -> bool:
@@ -437,19 +730,20 @@ def missing_for_target(site: Path, environment: dict[str, str] = FC_MARKER_ENVIR
     return [missing[name] for name in sorted(missing)]
 
 
-def install_for_fc(wheel: Path, requirements: Sequence[str], site: Path, work: Path, cache: Path) -> None:
+def install_for_fc(wheel: Path | None, requirements: Sequence[str], site: Path, work: Path, cache: Path) -> None:
     """pip install --target for FC's CPython 3.10, binary wheels only; source-only dependencies built pure first."""
     wheelhouse = work / "wheelhouse"
+    wheels = [str(wheel)] if wheel else []
     # 1. Wheels for the whole closure on this machine; an sdist-only dependency is built here with no C
     #    compiler (CC=false), so a package with an optional C extension (crcmod) builds pure-Python.
     #    A private cache keeps a compiled wheel of an earlier build from being picked instead.
     env = dict(os.environ, CC="false", CXX="false")
-    _pip(["wheel", "--quiet", "--cache-dir", str(cache), "-w", str(wheelhouse), str(wheel), *requirements], env)
+    _pip(["wheel", "--quiet", "--cache-dir", str(cache), "-w", str(wheelhouse), *wheels, *requirements], env)
     # 2. The real install, for FC: its binary wheels from the index, the pure ones from the wheelhouse.
     platforms = [arg for p in FC_PLATFORMS for arg in ("--platform", p)]
     target = ["install", "--quiet", "--no-compile", "--python-version", FC_PYTHON, "--implementation", "cp",
               *platforms, "--only-binary=:all:", "--find-links", str(wheelhouse), "--cache-dir", str(cache)]
-    _pip([*target, "--target", str(site), str(wheel), *requirements])
+    _pip([*target, "--target", str(site), *wheels, *requirements])
     # 3. What pip's own markers left out for FC's Python (see missing_for_target), until nothing is.
     for _ in range(5):
         missing = missing_for_target(site)
@@ -491,10 +785,33 @@ def build(out: Path, *, routes: str | None = None, extra_providers: Iterable[str
         shutil.rmtree(site)
     log(f"installing for FC (CPython {FC_PYTHON}, manylinux x86_64 up to glibc 2.28) into {site}")
     install_for_fc(wheel, the_plan.requirements, site, work, out / ".pip-cache")  # the cache outlives a build
+    runtime = out / "fc-runtime"
+    if install_fc_runtime(runtime, work / "fc-runtime", out / ".pip-cache"):
+        log(f"emulated FC's python3.10 runtime in {runtime}: its documented modules at their versions, and theirs")
+    dists = read_distributions(site)
+    split = split_for_fc("fcocr", the_plan.requirements, dists, read_distributions(runtime))
+    left_out = remove_distributions(site, split.left_out, dists)
     removed = prune_tree(site)
     zips = {name: write_zip(out / f"{name}.zip", site, repo / src / "index.py") for name, src in FUNCTIONS.items()}
     shutil.rmtree(work, ignore_errors=True)
-    return Built(the_plan, zips, removed)
+    return Built(the_plan, zips, removed, split, left_out, runtime)
+
+
+def install_fc_runtime(runtime: Path, work: Path, cache: Path) -> bool:
+    """An emulated FC python3.10 site: FC_BUILTINS at their versions, with their dependencies, installed for FC.
+
+    The dependencies are what pip picks today within the documented modules' requirements (and
+    FC_DEPENDENCY_RANGES), not necessarily FC's own, older copies. Kept between builds (a stamp of the
+    requirements): False when the one there is current."""
+    stamp = runtime / ".fcocr-fc-runtime"
+    wanted = "\n".join(fc_runtime_requirements()) + "\n"
+    if stamp.is_file() and stamp.read_text("utf-8") == wanted:
+        return False
+    shutil.rmtree(runtime, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
+    install_for_fc(None, fc_runtime_requirements(), runtime, work, cache)
+    stamp.write_text(wanted, "utf-8")
+    return True
 
 
 # Run by --verify inside the unpacked zip: every format fcocr accepts still decodes after pruning.
@@ -518,26 +835,59 @@ assert len(doc) == 1 and doc[0].render(scale=1).to_pil().size == (200, 100)
 import oss2.utils, yaml
 crc = oss2.utils.Crc64(0)
 crc.update(b"123456789")
-assert crc.crc == 0x995DC9BBDF1939FA, hex(crc.crc)  # CRC-64/XZ check value (pure-Python crcmod)
+assert crc.crc == 0x995DC9BBDF1939FA, hex(crc.crc)  # CRC-64/XZ check value
 assert yaml.safe_load("a: [1, 2]") == {"a": [1, 2]}
 """
 
 
-def verify_imports(zip_path: Path, python: str, modules: Sequence[str]) -> str:
+# Run by --verify last: which of the modules that matter came from FC's runtime, which from the zip.
+_ORIGINS = """
+import sys
+zip_dir, runtime = sys.argv[1], sys.argv[2]
+names = ("oss2", "aliyunsdkcore", "PIL", "requests", "urllib3", "cryptography", "OpenSSL", "Crypto", "crcmod",
+         "yaml", "pypdfium2", "alibabacloud_tea_openapi", "tencentcloud", "aliyunsdkgreen", "numpy", "cv2",
+         "onnxruntime", "rapidocr")
+origin = {"zip": [], "FC": []}
+for name in names:
+    module = sys.modules.get(name)
+    where = getattr(module, "__file__", None) or ""
+    if module is None or not where:
+        continue
+    version = getattr(module, "__version__", None) or getattr(module, "VERSION", None) or ""
+    label = f"{name} {version}".strip() if isinstance(version, str) else name
+    if where.startswith(zip_dir):
+        origin["zip"].append(label)
+    elif runtime and where.startswith(runtime):
+        origin["FC"].append(label)
+    else:
+        raise SystemExit(f"{name} came from {where}: neither the zip nor the emulated runtime")
+print("  from FC's runtime:", ", ".join(origin["FC"]) or "nothing")
+print("  from the zip:", ", ".join(origin["zip"]) or "nothing")
+"""
+
+
+def verify_imports(zip_path: Path, python: str, modules: Sequence[str], runtime: Path | None = None) -> str:
     """Import ``modules`` from the unpacked zip with another interpreter (FC's version), isolated from its
-    site-packages, and decode every accepted format with what is left after pruning."""
+    site-packages, and decode every accepted format with what is left after pruning.
+
+    With ``runtime`` (the emulated FC runtime), its directory follows the zip's on sys.path, as on FC (the
+    function's code first, the runtime's modules after): what the zip leaves to FC is imported from there."""
     with tempfile.TemporaryDirectory() as tmp:
         with zipfile.ZipFile(zip_path) as z:
             z.extractall(tmp)
+        runtime_dir = str(runtime.resolve()) if runtime else ""
         code = ("import importlib, sys; sys.path.insert(0, sys.argv[1]); "
-                "[importlib.import_module(m) for m in sys.argv[2:]]; "
+                "sys.argv[2] and sys.path.append(sys.argv[2]); "
+                "[importlib.import_module(m) for m in sys.argv[3:]]; "
                 f"exec({_FORMAT_CHECK!r}); "
-                "print(sys.version.split()[0], 'imported', len(sys.argv) - 2, 'modules; every format decodes')")
-        proc = subprocess.run([python, "-I", "-S", "-c", code, tmp, *modules], capture_output=True, text=True,
-                              check=False, cwd=tmp,
+                "print(sys.version.split()[0], 'imported', len(sys.argv) - 3, 'modules; every format decodes'); "
+                f"exec({_ORIGINS!r})")
+        proc = subprocess.run([python, "-I", "-S", "-c", code, str(Path(tmp).resolve()), runtime_dir, *modules],
+                              capture_output=True, text=True, check=False, cwd=tmp,
                               env={"PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1"})
         if proc.returncode != 0:
-            raise PackageError(f"{zip_path.name}: import failed under {python}:\n{proc.stderr.strip()[-2000:]}")
+            where = " with the emulated FC runtime" if runtime else ""
+            raise PackageError(f"{zip_path.name}: import failed under {python}{where}:\n{proc.stderr.strip()[-2000:]}")
         return proc.stdout.strip()
 
 
@@ -567,6 +917,21 @@ def report(built: Built, budget_mb: float = BUDGET_MB, out=None) -> list[str]:
     """Print the zip sizes, the biggest parts and what was pruned; return the names of zips over budget."""
     out = out or sys.stdout
     over = []
+    if built.split is not None:
+        total = sum(built.left_out.values())
+        print(f"left to FC's python3.10 runtime ({total / 1e6:.1f} MB uncompressed; FC_BUILTINS):", file=out)
+        for name, why in built.split.left_out.items():
+            size = built.left_out.get(name, 0)
+            print(f"  {size / 1e6:7.2f} MB  {name}: {why}", file=out)
+        known = {n: v for n, v in built.split.from_fc.items() if not v.startswith("version unknown")}
+        unknown = sorted(set(built.split.from_fc) - set(known))
+        if known:
+            print("the zip's code imports FC's " + ", ".join(f"{name} {version}".strip() for name, version in
+                                                            sorted(known.items())), file=out)
+        if unknown:
+            print("and FC's copies of " + ", ".join(unknown) + " (versions not documented: no requirement of "
+                  "the zip's is left to them)", file=out)
+        print(file=out)
     if built.removed:
         total = sum(built.removed.values())
         print(f"pruned {total / 1e6:.1f} MB (uncompressed):", file=out)
@@ -625,6 +990,10 @@ def run_cli(args, out=None) -> int:
             the_plan = plan(routes, args.providers, requirements=pyproject_requirements(repository_root()))
             print("recognizer families:", ", ".join(sorted(the_plan.providers)) or "none", file=out)
             print("requirements:", " ".join(the_plan.requirements), file=out)
+            provided = the_plan.fc_provided()
+            if provided:
+                print("left to FC's python3.10 runtime (with what only they need): " + ", ".join(
+                    f"{line} ({how})" for line, how in provided.items()), file=out)
             if the_plan.needs_engine:
                 print("the routes name local.*: the offline engine goes in, far over the "
                       f"{args.budget_mb:g} MB budget (a bigger package or an FC layer)", file=out)
@@ -635,7 +1004,7 @@ def run_cli(args, out=None) -> int:
         if args.verify:
             modules = modules_to_verify(built.plan.providers)
             for name, path in built.zips.items():
-                print(f"verify {name}: {verify_imports(path, args.verify, modules)}", file=out)
+                print(f"verify {name}: {verify_imports(path, args.verify, modules, built.runtime)}", file=out)
         if args.code_bucket:
             repo = repository_root()
             uris = oss_uris(built.zips, args.code_bucket, args.code_prefix)
