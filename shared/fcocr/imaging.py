@@ -159,11 +159,11 @@ def _to_rgb(img):
 
     img = ImageOps.exif_transpose(img) or img
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        import numpy as np
-
-        arr = np.asarray(img, dtype=np.float32)
-        span = float(arr.max() - arr.min()) or 1.0
-        img = Image.fromarray(((arr - arr.min()) * (255.0 / span)).astype("uint8"), "L")
+        # Stretch the used range onto 0-255 with Pillow alone (cloud packages carry no numpy).
+        wide = img.convert("F")
+        low, high = wide.getextrema()
+        scale = 255.0 / ((high - low) or 1.0)
+        img = wide.point(lambda v: (v - low) * scale).convert("L")
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
