@@ -29,7 +29,7 @@ from ..results import Line, Outcome, utc_now
 from ..retry import RetryPolicy, VendorFault, classify
 from ..storage import OssStorage
 from . import Capability, Limits, OptionSpec
-from .cloud import Reply, Row, loads, network_error, number, rotated_rect, run
+from .cloud import Reply, Row, box_lines, loads, network_error, number, rotated_rect, run
 
 FAMILY = "aliyun"
 VERSION = "2019-12-30"
@@ -61,15 +61,8 @@ class Action:
     mode: str = "sync"  # sync | async (answered through GetAsyncJobResult) | poll (GetAsyncJobResult itself)
 
 
-def _character_lines(data: Any, page: int) -> list[Line]:
-    lines = []
-    for item in _as_list((data or {}).get("Results")):
-        rect = item.get("TextRectangles") or {}
-        polygon = rotated_rect(number(rect.get("Left")), number(rect.get("Top")), number(rect.get("Width")),
-                               number(rect.get("Height")), number(rect.get("Angle")))
-        prob = item.get("Probability")
-        lines.append(Line(str(item.get("Text", "")), None if prob is None else number(prob) * 100, polygon, page))
-    return lines
+_character_lines = box_lines("Results", "Text", "Probability", "TextRectangles", left="Left", top="Top",
+                             width="Width", height="Height", angle="Angle")
 
 
 def _pdf_lines(data: Any, page: int) -> list[Line]:

@@ -78,6 +78,25 @@ def rotated_rect(left: float, top: float, width: float, height: float, angle: fl
     return tuple((cx + c * x - s * y, cy + s * x + c * y) for x, y in corners)
 
 
+def box_lines(items_key: str, text: str, probability: str, box: str, *, left: str, top: str, width: str,
+              height: str, angle: str) -> LinesReader:
+    """A lines reader for answers listing text boxes as left/top/width/height/angle with a 0–1 probability
+    (viapi RecognizeCharacter, market general): the key names are the vendor's."""
+
+    def read(payload: Any, page: int) -> list[Line]:
+        items = (payload or {}).get(items_key) or []
+        lines = []
+        for item in items if isinstance(items, list) else [items]:
+            rect = item.get(box) or {}
+            polygon = rotated_rect(number(rect.get(left)), number(rect.get(top)), number(rect.get(width)),
+                                   number(rect.get(height)), number(rect.get(angle)))
+            prob = item.get(probability)
+            lines.append(Line(str(item.get(text, "")), None if prob is None else number(prob) * 100, polygon, page))
+        return lines
+
+    return read
+
+
 def number(value: Any, default: float = 0.0) -> float:
     try:
         return float(value)

@@ -28,7 +28,7 @@ from ..prepare import Part
 from ..results import Line, Outcome
 from ..retry import VendorFault, classify
 from . import Capability, Limits, OptionSpec
-from .cloud import Reply, Row, loads, network_error, number, rotated_rect, run
+from .cloud import Reply, Row, box_lines, loads, network_error, number, rotated_rect, run
 
 FAMILY = "market"
 MiB = 1024 * 1024
@@ -49,15 +49,8 @@ class Api:
     row: Row = Row()
 
 
-def _general_lines(payload: Any, page: int) -> list[Line]:
-    lines = []
-    for item in (payload or {}).get("ret") or []:
-        rect = item.get("rect") or {}
-        polygon = rotated_rect(number(rect.get("left")), number(rect.get("top")), number(rect.get("width")),
-                               number(rect.get("height")), number(rect.get("angle")))
-        prob = item.get("prob")
-        lines.append(Line(str(item.get("word", "")), None if prob is None else number(prob) * 100, polygon, page))
-    return lines
+_general_lines = box_lines("ret", "word", "prob", "rect", left="left", top="top", width="width", height="height",
+                           angle="angle")
 
 
 def _text_lines(payload: Any, page: int) -> list[Line]:
