@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .errors import FcocrError, PermanentError
-from .storage import RESULT_MARK, Storage
+from .storage import RESERVED_PREFIXES, RESULT_MARK, Storage
 
 SCHEMA_VERSION = "1.0"
 SUCCEEDED, FAILED, PENDING = "succeeded", "failed", "pending"
@@ -152,9 +152,6 @@ def result_key(key: str, suffix: str) -> str:
 
 def is_result_key(key: str, suffix: str) -> bool:
     return key.endswith(suffix)
-
-
-RESERVED_PREFIXES = (".fcocr-tasks/", ".fcocr-staging/")
 
 
 def is_result_object(key: str, metadata: dict[str, str], suffix: str) -> bool:

@@ -21,6 +21,18 @@ from .runtime import Credentials, Runtime
 
 # User metadata marking an object fcocr wrote, so a result is recognised whatever its name.
 RESULT_MARK = ("fcocr-kind", "result")
+# The reserved prefixes of what fcocr writes besides results: never processed as uploads.
+TASK_PREFIX = ".fcocr-tasks/"
+STAGING_PREFIX = ".fcocr-staging/"
+RESERVED_PREFIXES = (TASK_PREFIX, STAGING_PREFIX)
+
+
+def put_staged(storage: "Storage", data: bytes, content_type: str, prefix: str = STAGING_PREFIX) -> str:
+    """Write a prepared input where a vendor can download it; its key has no image suffix, so it never
+    triggers the upload function, and ``fcocr-kind`` marks it as ours. The caller deletes it when done."""
+    key = f"{prefix}{secrets.token_hex(16)}.fcocr-staging"
+    storage.write(key, data, content_type=content_type, metadata={RESULT_MARK[0]: "staging"})
+    return key
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator
 
 from .errors import ObjectNotFound, PermanentError
-from .storage import Storage
+from .storage import TASK_PREFIX, Storage
 
-TASK_PREFIX = ".fcocr-tasks/"
 TASK_SUFFIX = ".json"
 TASK_MARK = {"fcocr-kind": "task"}
 _DATA_ID = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9-]{1,62})/(?P<digest>[0-9a-f]{40})$")

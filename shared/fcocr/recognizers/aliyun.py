@@ -14,9 +14,7 @@ the call. Staged objects carry no image suffix, so they cannot trigger the uploa
 
 from __future__ import annotations
 
-import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 from urllib.parse import urlsplit
@@ -27,15 +25,14 @@ from ..fields import Field, end_date_or_period, taxi_fields
 from ..prepare import Part
 from ..results import Line, Outcome, utc_now
 from ..retry import RetryPolicy, VendorFault, classify
-from ..storage import OssStorage
+from ..storage import STAGING_PREFIX, OssStorage, put_staged
 from . import Capability, Limits, OptionSpec
-from .cloud import Reply, Row, box_lines, loads, network_error, number, rotated_rect, run
+from .cloud import ClientCache, Reply, Row, box_lines, loads, network_error, number, rotated_rect, run
 
 FAMILY = "aliyun"
 VERSION = "2019-12-30"
 REGION = "cn-shanghai"
 MiB = 1024 * 1024
-STAGING_PREFIX = ".fcocr-staging/"
 PRESIGN_SECONDS = 15 * 60  # the call downloads at once; async jobs may start later
 ASYNC_PRESIGN_SECONDS = 2 * 3600
 ASYNC_FINAL = {"PROCESS_SUCCESS", "PROCESS_FAILED", "TIMEOUT_FAILED", "LIMIT_RETRY_FAILED"}
@@ -214,28 +211,26 @@ BY_ACTION = {a.action: a for a in ACTIONS}
 class ViapiClient:
     """One call of any action through the generic OpenAPI client; vendor faults become VendorFault."""
 
-    _cache: dict[tuple, Any] = {}
-    _lock = threading.Lock()
+    _clients = ClientCache()
 
     def __init__(self, endpoint_url: str, credentials: Any) -> None:
         if not credentials:
             raise ConfigError("aliyun.* needs Alibaba Cloud credentials (the FC role, or ALIBABA_CLOUD_ACCESS_KEY_ID/"
                               "ALIBABA_CLOUD_ACCESS_KEY_SECRET)", code="NoCredentials")
         url = urlsplit(endpoint_url)
+
+        def make() -> Any:
+            from alibabacloud_tea_openapi.client import Client
+            from alibabacloud_tea_openapi.models import Config
+
+            return Client(Config(access_key_id=credentials.access_key_id,
+                                 access_key_secret=credentials.access_key_secret,
+                                 security_token=credentials.security_token, endpoint=url.netloc,
+                                 protocol=url.scheme or "https", region_id=REGION))
+
         key = (url.scheme, url.netloc, credentials.access_key_id, credentials.access_key_secret,
                credentials.security_token)
-        with self._lock:
-            client = self._cache.get(key)
-            if client is None:
-                from alibabacloud_tea_openapi.client import Client
-                from alibabacloud_tea_openapi.models import Config
-
-                client = Client(Config(access_key_id=credentials.access_key_id,
-                                       access_key_secret=credentials.access_key_secret,
-                                       security_token=credentials.security_token, endpoint=url.netloc,
-                                       protocol=url.scheme or "https", region_id=REGION))
-                self._cache[key] = client
-        self._client = client
+        self._client = self._clients.get(key, make)
 
     def call(self, action: str, params: Mapping[str, Any], timeout: float) -> tuple[dict, str | None]:
         """The answer's JSON object and its RequestId; VendorFault/TransientError on failure."""
@@ -303,9 +298,7 @@ class _Staging:
                 code="Aliyun.RegionNotSupported")
 
     def put(self, part: Part) -> str:
-        key = f"{self.prefix}{uuid.uuid4().hex}-p{part.page + 1}.fcocr-staging"
-        self.storage.write(key, part.data, content_type=part.mime, metadata={"fcocr-kind": "staging"})
-        return key
+        return put_staged(self.storage, part.data, part.mime, self.prefix)
 
 
 class AliyunProvider:

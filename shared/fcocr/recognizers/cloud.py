@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -42,6 +43,25 @@ class Row:
     field_map: Mapping[str, Any] | None = None  # a FieldMap, or {"face": FieldMap, "back": FieldMap}
     lines: LinesReader | None = None
     side_option: str | None = None  # the option whose value picks the field map (Side / side)
+
+
+class ClientCache:
+    """Vendor SDK clients, reused per key (endpoint, credentials, ...) while an FC instance is warm.
+    Bounded: STS credentials rotate, and every rotation is a new key."""
+
+    def __init__(self, limit: int = 32) -> None:
+        self._clients: dict[tuple, Any] = {}
+        self._lock = threading.Lock()
+        self._limit = limit
+
+    def get(self, key: tuple, make: Callable[[], Any]) -> Any:
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                if len(self._clients) >= self._limit:
+                    self._clients.clear()
+                client = self._clients[key] = make()
+            return client
 
 
 def loads(text: str | bytes, family: str, status: int | None = None, request_id: str | None = None) -> Any:

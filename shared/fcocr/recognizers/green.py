@@ -25,7 +25,6 @@ import json
 import re
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -34,16 +33,16 @@ from ..errors import ConfigError, FcocrError, InputError, PermanentError, Transi
 from ..fields import Field, FieldMap, extract, items_from
 from ..prepare import fit
 from ..results import Outcome, utc_now
+from ..storage import put_staged
 from ..retry import RetryPolicy, VendorFault, classify
 from . import Capability, Limits
-from .cloud import loads, network_error
+from .cloud import ClientCache, loads, network_error
 
 FAMILY = "green"
 API_VERSION = "2018-05-09"
 REGION = "cn-shanghai"
 MiB = 1024 * 1024
 PRESIGN_SECONDS = 2 * 3600  # the service may download late; the URL must outlive the queue
-STAGING_PREFIX = ".fcocr-staging/"  # one of results.RESERVED_PREFIXES: never processed as an upload
 MAX_TASKS = 100  # tasks per asyncscan, taskIds per results query
 QPS = 10  # per user, for each of the two APIs
 RETENTION_SECONDS = 3600  # "检测结果最长保留一小时"
@@ -175,31 +174,27 @@ def _server_fault(exc: Any) -> VendorFault:
 class GreenClient:
     """The two ROA calls through aliyunsdkcore's AcsClient; vendor faults become fcocr errors by ``classify``."""
 
-    _cache: dict[tuple, Any] = {}
-    _lock = threading.Lock()
+    _clients = ClientCache()
 
     def __init__(self, endpoint: str, credentials: Any) -> None:
         if not credentials:
             raise ConfigError("green.* needs Alibaba Cloud credentials (the FC role, or ALIBABA_CLOUD_ACCESS_KEY_ID/"
                               "ALIBABA_CLOUD_ACCESS_KEY_SECRET)", code="NoCredentials")
-        key = (credentials.access_key_id, credentials.access_key_secret, credentials.security_token)
-        with self._lock:
-            client = self._cache.get(key)
-            if client is None:
-                from aliyunsdkcore.auth.credentials import AccessKeyCredential, StsTokenCredential
-                from aliyunsdkcore.client import AcsClient
 
-                if credentials.security_token:
-                    credential: Any = StsTokenCredential(credentials.access_key_id, credentials.access_key_secret,
-                                                         credentials.security_token)
-                else:
-                    credential = AccessKeyCredential(credentials.access_key_id, credentials.access_key_secret)
-                # fcocr's retry policy decides about retries; the SDK's own would retry blind.
-                client = AcsClient(region_id=REGION, credential=credential, auto_retry=False)
-                if len(self._cache) > 32:
-                    self._cache.clear()
-                self._cache[key] = client
-        self._client = client
+        def make() -> Any:
+            from aliyunsdkcore.auth.credentials import AccessKeyCredential, StsTokenCredential
+            from aliyunsdkcore.client import AcsClient
+
+            if credentials.security_token:
+                credential: Any = StsTokenCredential(credentials.access_key_id, credentials.access_key_secret,
+                                                     credentials.security_token)
+            else:
+                credential = AccessKeyCredential(credentials.access_key_id, credentials.access_key_secret)
+            # fcocr's retry policy decides about retries; the SDK's own would retry blind.
+            return AcsClient(region_id=REGION, credential=credential, auto_retry=False)
+
+        key = (credentials.access_key_id, credentials.access_key_secret, credentials.security_token)
+        self._client = self._clients.get(key, make)
         self.endpoint = endpoint  # a full URL: the SDK keeps its scheme and port
 
     def call(self, api: str, body: Any, timeout: float) -> tuple[dict, str | None]:
@@ -255,8 +250,7 @@ def _prepare(job: Any) -> tuple[str, dict | None, list[str]]:
     part = next(iter(fit(document, LIMITS)))
     if part.original:
         return job.presigned_url(PRESIGN_SECONDS), None, []
-    key = f"{STAGING_PREFIX}{uuid.uuid4().hex}.fcocr-staging"  # no image suffix: it never triggers the function
-    job.storage.write(key, part.data, content_type=part.mime, metadata={"fcocr-kind": "staging"})
+    key = put_staged(job.storage, part.data, part.mime)
     try:
         url = job.storage.presign_get(key, PRESIGN_SECONDS)
     except Exception:

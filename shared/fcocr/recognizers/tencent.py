@@ -14,7 +14,6 @@ answer whose fields are all empty is a failure, never a silent success.
 from __future__ import annotations
 
 import base64
-import threading
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,7 +23,7 @@ from ..prepare import Part, base64_limit
 from ..results import Outcome
 from ..retry import RetryPolicy, VendorFault, classify
 from . import Capability, Limits
-from .cloud import Reply, Row, loads, network_error, outcome_from, run
+from .cloud import ClientCache, Reply, Row, loads, network_error, outcome_from, run
 
 FAMILY = "tencent"
 ACTION, VERSION = "VatInvoiceOCR", "2018-11-19"
@@ -61,8 +60,7 @@ ROW = Row("vat_invoice", VAT)
 CAPABILITY = Capability(id=f"{FAMILY}.{ACTION}", title="增值税发票识别 VAT invoice (images and PDFs, every page)",
                         limits=LIMITS, document_type="vat_invoice", qps=QPS)
 
-_CLIENTS: dict[tuple, Any] = {}
-_LOCK = threading.Lock()
+_CLIENTS = ClientCache()
 
 
 def _client(settings: Any, timeout: float) -> Any:
@@ -73,20 +71,19 @@ def _client(settings: Any, timeout: float) -> Any:
     seconds = max(1, int(timeout))
     key = (url.scheme, url.netloc, settings.tencent_secret_id, settings.tencent_secret_key, settings.tencent_region,
            seconds)
-    with _LOCK:
-        client = _CLIENTS.get(key)
-        if client is None:
-            from tencentcloud.common import credential
-            from tencentcloud.common.profile.client_profile import ClientProfile
-            from tencentcloud.common.profile.http_profile import HttpProfile
-            from tencentcloud.ocr.v20181119 import ocr_client
 
-            # HttpProfile wants host[:port] and the scheme apart (FCOCR_TENCENT_ENDPOINT is a full URL).
-            http = HttpProfile(protocol=url.scheme or "https", endpoint=url.netloc, reqTimeout=seconds)
-            client = ocr_client.OcrClient(credential.Credential(settings.tencent_secret_id, settings.tencent_secret_key),
-                                          settings.tencent_region, ClientProfile(httpProfile=http))
-            _CLIENTS[key] = client
-    return client
+    def make() -> Any:
+        from tencentcloud.common import credential
+        from tencentcloud.common.profile.client_profile import ClientProfile
+        from tencentcloud.common.profile.http_profile import HttpProfile
+        from tencentcloud.ocr.v20181119 import ocr_client
+
+        # HttpProfile wants host[:port] and the scheme apart (FCOCR_TENCENT_ENDPOINT is a full URL).
+        http = HttpProfile(protocol=url.scheme or "https", endpoint=url.netloc, reqTimeout=seconds)
+        return ocr_client.OcrClient(credential.Credential(settings.tencent_secret_id, settings.tencent_secret_key),
+                                    settings.tencent_region, ClientProfile(httpProfile=http))
+
+    return _CLIENTS.get(key, make)
 
 
 def call_vat_invoice(settings: Any, params: dict[str, Any], timeout: float) -> Reply:
