@@ -7,7 +7,7 @@ import pytest
 
 from fcocr import pipeline, tasks
 from fcocr.errors import TransientError
-from fcocr.recognizers import provider
+from fcocr.recognizers import family as provider
 
 from .cloud import AK, BUCKET, SK, TOKEN, image, pdf, result, route, upload
 from .emulators.oss import OssEmulator

@@ -19,8 +19,10 @@ from urllib.parse import quote, urlencode
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from fcocr import callback, cli, tasks
-from fcocr.checksum import callback_checksum
+from fcocr import tasks
+from fcocr.recognizers.green import callback
+from fcocr.tools import cli
+from fcocr.recognizers.green.checksum import callback_checksum
 from fcocr.config import Settings
 from fcocr.results import Outcome, ResultDocument, ResultWriter, SourceRef, utc_now
 from fcocr.storage import LocalStorage
@@ -51,9 +53,8 @@ def pending(env):
                               bucket="bucket", key=KEY, etag=info.etag, recognizer="green.train-ticket",
                               submitted_at=utc_now(), size=info.size, extra={"card": "train-ticket"})
     tasks.save(storage, record)
-    task = {"id": TASK_ID, "kind": "green", "dataId": record.data_id, "submittedAt": record.submitted_at}
     ResultWriter(storage, ".ocr.json").write(ResultDocument.from_outcome(
-        Outcome(task=task), source=SourceRef("bucket", KEY, info.etag, info.size), recognizer="green.train-ticket",
+        Outcome(task=record.ref), source=SourceRef("bucket", KEY, info.etag, info.size), recognizer="green.train-ticket",
         started_at=record.submitted_at, finished_at=utc_now(), duration_ms=3))
     return record
 
@@ -366,7 +367,7 @@ def test_the_rejection_path_imports_no_storage_or_vendor_sdk():
     script = f"""
 import io, json, sys, time
 t0 = time.perf_counter()
-from fcocr.callback import handle_wsgi
+from fcocr.recognizers.green.callback import handle_wsgi
 imported = time.perf_counter() - t0
 body = b"checksum=" + b"ab" * 32 + b"&content=%7B%7D"
 environ = {{"REQUEST_METHOD": "POST", "CONTENT_TYPE": "{FORM}", "CONTENT_LENGTH": str(len(body)),
@@ -375,7 +376,9 @@ seen = []
 handle_wsgi(environ, lambda status, headers: seen.append(status))
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in {{"oss2", "aliyunsdkcore", "aliyunsdkgreen", "requests",
     "alibabacloud_tea_openapi", "darabonba", "tencentcloud", "PIL", "yaml", "numpy", "rapidocr", "onnxruntime"}}
-    or m in {{"fcocr.storage", "fcocr.pipeline", "fcocr.recognizers", "fcocr.tasks", "fcocr.results"}})
+    or m in {{"fcocr.storage", "fcocr.pipeline", "fcocr.tasks", "fcocr.results", "fcocr.prepare", "fcocr.imaging",
+              "fcocr.recognizers.green.scan", "fcocr.recognizers.cloud", "fcocr.recognizers.aliyun",
+              "fcocr.recognizers.market", "fcocr.recognizers.tencent", "fcocr.recognizers.local"}})
 print(json.dumps({{"status": seen, "heavy": heavy, "importSeconds": imported}}))
 """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FCOCR_", "GREEN_"))}

@@ -1,4 +1,4 @@
-"""fcocr.checksum: SM3 through each backend, the green callback checksum, hostile verification."""
+"""fcocr.recognizers.green.checksum: SM3 through each backend, the green callback checksum, hostile verification."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fcocr import checksum
-from fcocr.checksum import callback_checksum, sm3_hexdigest, verify_callback
+from fcocr.recognizers.green import checksum
+from fcocr.recognizers.green.checksum import callback_checksum, sm3_hexdigest, verify_callback
 
 # GB/T 32905-2016 appendix A: the two standard SM3 vectors.
 SM3_ABC = "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
@@ -26,7 +26,7 @@ _HASHLIB_NEW = hashlib.new  # captured before any test hides a backend
 
 
 def _real_sm3(data: bytes) -> str:
-    """SM3 computed here, independently of fcocr.checksum (and of the backends tests hide)."""
+    """SM3 computed here, independently of fcocr.recognizers.green.checksum (and of the backends tests hide)."""
     try:
         return _HASHLIB_NEW("sm3", data).hexdigest()
     except ValueError:
@@ -163,7 +163,7 @@ def test_cryptography_without_openssl_sm3_is_skipped_not_fatal(monkeypatch):
 
 
 def test_module_imports_nothing_third_party():
-    code = ("import sys, fcocr.checksum; "
+    code = ("import sys, fcocr.recognizers.green.checksum; "
             "bad = [m for m in ('cryptography', 'gmssl') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     import subprocess

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from fcocr import cli
+from fcocr.tools import cli
 
 from .conftest import REPO, put_local, read_result, text_image
 
@@ -84,7 +84,7 @@ def test_process_with_workers_and_a_recognizer_override(tmp_path, capsys):
     for i in range(4):
         assert json.loads((folder / f"{i}.png.ocr.json").read_text())["text"] == f"WORKER {i}"
     assert cli.main(["process", str(folder), "--recognizer", "nope.Nope"]) == 2
-    assert "unknown recognizer provider" in capsys.readouterr().err
+    assert "unknown recognizer family" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("event,expected", [

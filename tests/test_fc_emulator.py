@@ -11,7 +11,7 @@ import pytest
 import requests
 from fc2.fc_exceptions import FcError
 
-from fcocr.backfill import silence_fc2_logging
+from fcocr.tools.backfill import silence_fc2_logging
 
 from .emulators.fc import ASYNC_PAYLOAD_LIMIT, FcEmulator, sign, string_to_sign
 

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from fcocr import cli
+from fcocr.tools import cli
 from fcocr.config import Settings
 from fcocr.errors import ConfigError
 
@@ -47,12 +47,12 @@ def test_green_settings_and_what_repr_hides():
     settings = Settings.from_env({"GREEN_UID": "1918273645546372", "GREEN_SEED": "Seed_64_" + "x" * 56,
                                   "GREEN_CRYPT_TYPE": "sm3", "GREEN_CALLBACK_URL": "https://cb.example.com/",
                                   "FCOCR_RECONCILE_BUCKETS": " in-a , in-b ,", "FCOCR_RECONCILE_AFTER": "0"})
-    assert settings.green_crypt_type == "SM3" and settings.green_callback_url == "https://cb.example.com"
+    assert settings.family("green").crypt_type == "SM3" and settings.family("green").callback_url == "https://cb.example.com"
     assert settings.reconcile_buckets == ("in-a", "in-b") and settings.reconcile_after == 0
-    assert settings.green_endpoint == "https://green.cn-shanghai.aliyuncs.com"
+    assert settings.family("green").endpoint == "https://green.cn-shanghai.aliyuncs.com"
     assert "1918273645546372" not in repr(settings) and "Seed_64_" not in repr(settings)
     defaults = Settings.from_env({})
-    assert (defaults.green_crypt_type, defaults.reconcile_buckets, defaults.reconcile_after) == ("SHA256", (), 60)
+    assert (defaults.family("green").crypt_type, defaults.reconcile_buckets, defaults.reconcile_after) == ("SHA256", (), 60)
 
 
 def test_a_green_route_is_accepted_at_start_up(monkeypatch):
@@ -99,7 +99,7 @@ def test_invoke_scan_reconcile_runs_the_timer_once(tmp_path, monkeypatch, capsys
 def test_serve_callback_serves_the_samples_over_http(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FCOCR_", "GREEN_", "HTTP", "http"))}
     env.update(GREEN_UID=SAMPLE_UID, GREEN_SEED=SAMPLE_SEED, FCOCR_LOCAL_ROOT=str(tmp_path), FCOCR_LOG_LEVEL="ERROR")
-    proc = subprocess.Popen([sys.executable, "-m", "fcocr.cli", "serve", "callback", "--port", "0"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "fcocr.tools.cli", "serve", "callback", "--port", "0"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(REPO))
     try:
         line = proc.stdout.readline()  # printed once the socket listens: the synchronisation, no sleep

@@ -31,7 +31,7 @@ from aliyunsdkgreen.request.v20180509.ImageAsyncScanRequest import ImageAsyncSca
 from aliyunsdkgreen.request.v20180509.ImageAsyncScanResultsRequest import \
     ImageAsyncScanResultsRequest
 
-from fcocr.checksum import callback_checksum, verify_callback
+from fcocr.recognizers.green.checksum import callback_checksum, verify_callback
 from tests.emulators.green import CARDS, GreenEmulator, load_examples
 from tests.emulators.oss import OssEmulator
 

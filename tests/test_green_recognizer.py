@@ -14,9 +14,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from fcocr import cli, pipeline, reconcile, tasks
+from fcocr import pipeline, reconcile, tasks
+from fcocr.tools import cli
 from fcocr.config import Settings
-from fcocr.recognizers import green as green_module
+from fcocr.recognizers.green import scan as green_module
 from fcocr.results import ResultDocument, ResultWriter, utc_now
 from fcocr.runtime import Credentials, Runtime
 from fcocr.storage import OssStorage
@@ -134,7 +135,7 @@ def test_upload_is_pending_then_the_verified_callback_makes_it_succeed(monkeypat
     assert doc["task"]["id"] == record.task_id and doc["startedAt"] == pending["startedAt"]
     assert doc["route"] == pending["route"] and doc["source"] == pending["source"]
     assert tasks.load(storage(), task["dataId"]) is None  # the record is gone, a receipt remains
-    assert reconcile.load_receipt(storage(), task["dataId"])["taskId"] == record.task_id
+    assert tasks.load_receipt(storage(), task["dataId"])["taskId"] == record.task_id
 
     # Acknowledged: not pushed again. A duplicate push is answered 200 and rewrites nothing.
     assert green.deliver_callbacks() == []
@@ -409,14 +410,15 @@ def test_the_rate_limiter_allows_10_calls_in_any_second():
         slept.append(seconds)
         now[0] += seconds
 
-    limiter = green_module.RateLimiter(calls=10, period=1.0, margin=0.1, clock=lambda: now[0], sleep=sleep)
+    limiter = green_module.LIMITERS["submit"]
+    fresh = type(limiter)(limiter.rate, limiter.burst, clock=lambda: now[0], sleep=sleep)
     stamps = []
     for _ in range(25):
-        limiter.acquire()
+        fresh.acquire()
         stamps.append(now[0])
-    assert stamps[:10] == [0.0] * 10 and slept
-    assert all(stamps[i + 10] - stamps[i] >= 1.1 for i in range(15))  # no 11 calls inside any 1.1 s
-    assert stamps[-1] == pytest.approx(2.2)
+    assert slept and stamps[0] == 0.0
+    assert all(stamps[i + 10] - stamps[i] > 1.0 for i in range(15))  # never 11 calls inside any second
+    assert stamps[-1] == pytest.approx(24 / (10 * 0.98))  # and no slower than the quota allows
 
 
 def test_a_task_the_service_refuses_fails_alone_and_leaves_no_record(monkeypatch, oss, green):

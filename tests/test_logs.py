@@ -7,7 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from fcocr import cli, pipeline
+from fcocr import pipeline
+from fcocr.tools import cli
 from fcocr.errors import FcocrError
 from fcocr.events import oss_event
 

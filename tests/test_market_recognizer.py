@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from fcocr.config import MARKET_IDS, market_url_variable
+from fcocr.recognizers.market import IDS as MARKET_IDS, url_variable as market_url_variable
 from fcocr.errors import TransientError
 
 from .cloud import image, pdf, result, route, upload

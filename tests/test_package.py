@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fcocr import cli, package
-from fcocr.package import PackageError, Requirement
+from fcocr.tools import cli, package
+from fcocr.tools.package import PackageError, Requirement
 
 from .conftest import REPO
 
@@ -27,19 +27,22 @@ def test_every_requirement_of_the_packaged_extras_belongs_to_a_family():
     requirements = package.pyproject_requirements(REPO)
     extras = {r.extra for r in requirements}
     assert {"oss", "cloud", "local"} <= extras
+    groups = package.requirement_groups()
     for req in requirements:
         if req.extra in package.PACKAGED_EXTRAS:
-            assert req.name in package.REQUIREMENT_GROUPS, req.spec
-    assert set(package.REQUIREMENT_GROUPS.values()) <= {"base", "cli", *package.PROVIDERS}
-    everything = package.select(requirements, package.PROVIDERS)  # raises on an unplaced requirement
+            assert req.name in groups, req.spec
+    assert set(groups.values()) <= {"base", "cli", *package.family_names()}
+    everything = package.select(requirements, package.family_names())  # raises on an unplaced requirement
     assert not any(s.startswith(("pytest", "hypothesis", "jsonschema", "gmssl", "aliyun-fc2")) for s in everything)
 
 
-def test_the_families_are_the_recognizer_providers():
-    from fcocr.recognizers import PROVIDER_MODULES
+def test_every_family_declares_modules_to_verify_that_are_its_own():
+    from fcocr.recognizers import family
 
-    assert set(package.PROVIDERS) == set(PROVIDER_MODULES)
-    assert set(package.FAMILY_MODULES) == {"base", *package.PROVIDERS}
+    for name in package.family_names():
+        verify = family(name).packaging.verify
+        assert verify and verify[0].startswith(f"fcocr.recognizers.{name}"), name
+    assert set(package.modules_to_verify(package.family_names())) >= set(package.CORE_MODULES)
 
 
 def test_cloud_routes_get_their_vendor_sdk_and_never_the_engine():

@@ -25,13 +25,13 @@ def invoke(*records):
 @pytest.fixture
 def count_engine_calls(monkeypatch):
     calls = []
-    original = local.LocalProvider.recognize
+    original = local.LocalFamily.recognize
 
     def counting(self, capability, job, options):
         calls.append(job.source.key)
         return original(self, capability, job, options)
 
-    monkeypatch.setattr(local.LocalProvider, "recognize", counting)
+    monkeypatch.setattr(local.LocalFamily, "recognize", counting)
     return calls
 
 
@@ -183,7 +183,7 @@ def test_an_unexpected_bug_is_recorded_and_retried_not_swallowed(local_root, mon
     def broken(self, capability, job, options):
         raise KeyError("boom")
 
-    monkeypatch.setattr(local.LocalProvider, "recognize", broken)
+    monkeypatch.setattr(local.LocalFamily, "recognize", broken)
     with pytest.raises(TransientError):
         invoke(oss_event("bucket", "bug.png"))
     doc = read_result(local_root, "bug.png")

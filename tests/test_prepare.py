@@ -10,7 +10,7 @@ from PIL import Image
 from fcocr import imaging
 from fcocr.errors import InputError
 from fcocr.prepare import base64_limit, fit
-from fcocr.recognizers import ALL_FORMATS, Limits
+from fcocr.model import ALL_FORMATS, Limits
 
 
 def doc(data: bytes):

@@ -28,8 +28,8 @@ def test_console_events_in_the_readme_exist():
 
 
 def test_every_routable_capability_is_listed_with_its_configuration():
-    from fcocr.config import market_url_variable
-    from fcocr.recognizers import PROVIDER_MODULES, provider
+    from fcocr.recognizers.market import url_variable as market_url_variable
+    from fcocr.recognizers import FAMILY_MODULES as PROVIDER_MODULES, family as provider
 
     for name in PROVIDER_MODULES:
         for cap_id, cap in provider(name).capabilities.items():

@@ -58,7 +58,7 @@ def test_metadata_override_beats_the_routes():
 
 
 @pytest.mark.parametrize("meta,fragment", [
-    ({"fcocr-recognizer": "nope.Nope"}, "unknown recognizer provider"),
+    ({"fcocr-recognizer": "nope.Nope"}, "unknown recognizer family"),
     ({"fcocr-recognizer": "aliyun.Nope"}, "unknown recognizer"),
     ({"fcocr-recognizer": "aliyun.GetAsyncJobResult"}, "cannot be routed to"),
     ({"fcocr-recognizer": "local.nope"}, "unknown recognizer 'local.nope'"),
@@ -75,7 +75,7 @@ def test_a_bad_metadata_override_fails_the_upload_not_the_process(meta, fragment
 @pytest.mark.parametrize("data,fragment", [
     ({"routes": [{"match": "**", "recognizer": "aliyun.Nothing"}]}, "routes[0]"),
     ({"routes": [{"match": "**", "recognizer": "local.nothing"}]}, "unknown recognizer 'local.nothing'"),
-    ({"routes": [{"match": "**", "recognizer": "text"}]}, "<provider>.<capability>"),
+    ({"routes": [{"match": "**", "recognizer": "text"}]}, "<family>.<capability>"),
     ({"routes": [{"match": "a/**", "recognizer": "local.text"}, {"match": "", "recognizer": "local.text"}]},
      "routes[1]"),
     ({"routes": [{"match": "**", "recognizer": "local.text", "options": {"minConfidence": "high"}}]}, "must be float"),

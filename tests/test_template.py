@@ -13,17 +13,16 @@ import re
 import pytest
 import yaml
 from fcocr import config
-from fcocr.cli import DOCUMENT_SUFFIXES
 from fcocr.config import (
     DEFAULT_RESULT_SUFFIX,
     ENVIRONMENT,
-    MARKET_IDS,
-    market_url_variable,
 )
+from fcocr.model import DOCUMENT_SUFFIXES
+from fcocr.recognizers.market import IDS as MARKET_IDS, url_variable as market_url_variable
 from fcocr.events import ACTIONS
-from fcocr.package import FUNCTIONS as PACKAGED_FUNCTIONS
+from fcocr.tools.package import FUNCTIONS as PACKAGED_FUNCTIONS
 from fcocr.recognizers.aliyun import ACTIONS as VIAPI_ACTIONS
-from fcocr.reconcile import RECEIPT_SUFFIX
+from fcocr.tasks import RECEIPT_SUFFIX
 from fcocr.results import RESERVED_PREFIXES
 from fcocr.tasks import TASK_PREFIX, TASK_SUFFIX
 

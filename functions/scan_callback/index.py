@@ -1,10 +1,10 @@
 """Content Security result callbacks: verified, written beside the source, then acknowledged with 200.
 
 FC 2.0 HTTP trigger (WSGI): ``index.handler``. FC 3.0 HTTP trigger (an event with ``body``,
-``isBase64Encoded``, ``headers``): ``index.handler_fc3``. All logic lives in fcocr.callback.
+``isBase64Encoded``, ``headers``): ``index.handler_fc3``. All logic lives in fcocr.recognizers.green.callback.
 """
 
-from fcocr.callback import handle_fc3_event, handle_wsgi
+from fcocr.recognizers.green.callback import handle_fc3_event, handle_wsgi
 
 
 def handler(environ, start_response):

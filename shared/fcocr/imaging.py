@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from .errors import InputError
-from .recognizers import VIDEO_FORMATS, Limits
+from .model import VIDEO_FORMATS, Limits
 
 # Magic numbers: we trust content, not the file name.
 _MAGIC: tuple[tuple[bytes, str], ...] = (

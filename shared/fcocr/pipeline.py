@@ -5,7 +5,7 @@
     locate     head(key), once more percent-decoded if not found
     idempotent a final result for this ETag already?              -> skip (never pay twice)
     route      router.route_for(key, metadata)                    -> recognizer + options
-    recognize  provider.recognize(capability, job, options)       -> Outcome (lines, fields, raw | task)
+    recognize  family.recognize(capability, job, options)         -> Outcome (lines, fields, raw | task)
     write      ResultWriter.write(ResultDocument)                 atomic, the one writer
 
 Permanent failures become ``failed`` documents and the handler returns normally, so FC does
@@ -28,11 +28,15 @@ from .config import Settings
 from .errors import FcocrError, InputError, ObjectNotFound, TransientError
 from .events import RESOLVE_SYMLINK, Upload, parse_oss_event
 from .imaging import Document
-from .recognizers import ALL_FORMATS, Capability, Limits, capability
-from .results import ResultDocument, ResultWriter, SourceRef, is_result_key, is_result_object, utc_now
+from .model import ALL_FORMATS, Capability, Limits, SourceRef
+from .recognizers import family
+from .results import ResultDocument, ResultWriter, is_result_key, is_result_object, utc_now
 from .routing import Router
 from .runtime import Runtime
 from .storage import ObjectInfo, Storage, open_storage
+
+# What any recognizer may be given, before its own limits: fcocr's own byte, pixel and page limits apply.
+SOURCE_LIMITS = Limits(formats=ALL_FORMATS)
 
 
 @dataclass
@@ -69,12 +73,10 @@ def warm_up() -> App:
     offline engine's models load before the first request rather than during it.
     """
     application = app()
-    warmed = set()
-    for route in application.router.routes:
-        provider, _ = capability(route.recognizer)
-        if provider.name not in warmed and hasattr(provider, "warm_up"):
-            provider.warm_up(application.settings)
-            warmed.add(provider.name)
+    for name in sorted({route.capability.family for route in application.router.routes}):
+        warm = getattr(family(name), "warm_up", None)
+        if warm is not None:
+            warm(application.settings)
     return application
 
 
@@ -99,16 +101,19 @@ class Job:
 
     def source_document(self) -> Document:
         """The content, read once and checked against fcocr's own limits only; ``prepare.fit`` does the rest."""
-        return self.document(Capability(id="source.any", title="any input", limits=Limits(formats=ALL_FORMATS)))
+        return self._read(SOURCE_LIMITS)
 
     def document(self, capability: Capability) -> Document:
         """The content, read once and checked against the capability's limits and ours."""
-        limit = min(self.settings.max_bytes, capability.limits.max_bytes or self.settings.max_bytes)
+        return self._read(capability.limits)
+
+    def _read(self, limits: Limits) -> Document:
+        limit = min(self.settings.max_bytes, limits.max_bytes or self.settings.max_bytes)
         if self.info.size > limit:  # refuse before downloading 1 GB to say so
             raise InputError(f"the object is {self.info.size} bytes, over the {limit}-byte limit",
                                      code="InputTooLarge")
         data = self.storage.read(self.content_key, limit)
-        return imaging.inspect(data, capability.limits, max_bytes=limit, max_pixels=self.settings.max_pixels,
+        return imaging.inspect(data, limits, max_bytes=limit, max_pixels=self.settings.max_pixels,
                                max_pages=self.settings.max_pages, pdf_dpi=self.settings.pdf_dpi)
 
     def presigned_url(self, expires_seconds: int) -> str:
@@ -182,9 +187,9 @@ def process(upload: Upload, runtime: Runtime, application: App | None = None) ->
             return skip("a final result already exists for this ETag")
         decision = application.router.route_for(key, info.metadata)
         recognizer, options, route = decision.recognizer, decision.options, decision.describe()
-        provider, cap = capability(recognizer)
-        job = Job(source, content_key, info, storage, runtime, settings, getattr(storage, "region", ""))
-        outcome = provider.recognize(cap, job, options)
+        cap = decision.capability
+        job = Job(source, content_key, info, storage, runtime, settings, storage.region)
+        outcome = family(cap.family).recognize(cap, job, options)
         error: FcocrError | None = None
     except FcocrError as exc:
         error = exc

@@ -24,7 +24,7 @@ from typing import Iterator
 
 from .errors import InputError
 from .imaging import Document
-from .recognizers import IMAGE_FORMATS, VIDEO_FORMATS, Limits
+from .model import IMAGE_FORMATS, VIDEO_FORMATS, Limits
 
 MiB = 1024 * 1024
 JPEG_QUALITIES = (90, 82, 74, 66)

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .errors import FcocrError, PermanentError
+from .model import Line, Outcome, SourceRef, TaskRef  # noqa: F401 - Line and Outcome: the documents' vocabulary
 from .storage import RESERVED_PREFIXES, RESULT_MARK, Storage
 
 SCHEMA_VERSION = "1.0"
@@ -25,58 +26,6 @@ META_STATUS, META_SOURCE_ETAG, META_RETRYABLE = "fcocr-status", "fcocr-source-et
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class Line:
-    """One recognized text line: text, confidence 0–100, 4-point polygon, axis-aligned box, page."""
-
-    text: str
-    confidence: float | None  # None: the vendor gives no confidence
-    polygon: tuple[tuple[float, float], ...]
-    page: int = 0
-
-    @property
-    def box(self) -> dict[str, float]:
-        xs = [p[0] for p in self.polygon]
-        ys = [p[1] for p in self.polygon]
-        left, top = min(xs), min(ys)
-        return {"left": left, "top": top, "width": max(xs) - left, "height": max(ys) - top}
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "text": self.text,
-            "confidence": None if self.confidence is None else round(self.confidence, 2),
-            "polygon": [[round(x, 1), round(y, 1)] for x, y in self.polygon],
-            "box": {k: round(v, 1) for k, v in self.box.items()},
-            "page": self.page,
-        }
-
-
-@dataclass
-class Outcome:
-    """What a recognizer returns: lines and/or fields, the vendor's answer verbatim, or a pending task."""
-
-    lines: list[Line] | None = None
-    fields: dict[str, Any] | None = None
-    raw: Any = None
-    pages: list[dict[str, Any]] = field(default_factory=list)
-    engine: dict[str, Any] | None = None
-    vendor_request_id: str | None = None
-    task: dict[str, Any] | None = None  # set for async capabilities: the result is pending
-    warnings: list[str] = field(default_factory=list)
-    document_type: str | None = None  # set when ``fields`` is a normalized field set (fcocr.fields)
-
-
-@dataclass(frozen=True)
-class SourceRef:
-    bucket: str
-    key: str
-    etag: str = ""
-    size: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"bucket": self.bucket, "key": self.key, "etag": self.etag, "size": self.size}
 
 
 @dataclass
@@ -92,6 +41,39 @@ class ResultDocument:
     route: dict[str, Any] | None = None
     outcome: Outcome | None = None
     error: dict[str, Any] | None = None
+
+    @classmethod
+    def from_json(cls, data: Any) -> "ResultDocument | None":
+        """An existing document as far as fcocr reads it back (status, source, timing, options, route, task,
+        error); None for anything that is not a result document. Lines, fields and raw stay in the file."""
+        if not isinstance(data, dict) or not isinstance(data.get("status"), str):
+            return None
+        source = data.get("source") if isinstance(data.get("source"), dict) else {}
+        size = source.get("size")
+        task = TaskRef.from_json(data.get("task"))
+        error = data.get("error") if isinstance(data.get("error"), dict) else None
+        return cls(status=data["status"],
+                   source=SourceRef(str(source.get("bucket") or ""), str(source.get("key") or ""),
+                                    str(source.get("etag") or ""), size if isinstance(size, int) else None),
+                   recognizer=data.get("recognizer") if isinstance(data.get("recognizer"), str) else None,
+                   started_at=str(data.get("startedAt") or ""), finished_at=str(data.get("finishedAt") or ""),
+                   duration_ms=data.get("durationMs") if isinstance(data.get("durationMs"), int) else 0,
+                   options=dict(data["options"]) if isinstance(data.get("options"), dict) else {},
+                   request_id=str(data.get("requestId") or ""),
+                   route=data.get("route") if isinstance(data.get("route"), dict) else None,
+                   outcome=Outcome(task=task) if task is not None else None, error=error)
+
+    @property
+    def task(self) -> TaskRef | None:
+        return self.outcome.task if self.outcome is not None else None
+
+    @property
+    def retryable(self) -> bool:
+        return bool((self.error or {}).get("retryable", False))
+
+    def settles(self, etag: str) -> bool:
+        """Does this document settle the source with ``etag``? (Then no recognizer may run again.)"""
+        return _settles(self.status, self.source.etag, self.retryable, etag)
 
     @classmethod
     def from_outcome(cls, outcome: Outcome, **common: Any) -> "ResultDocument":
@@ -130,7 +112,7 @@ class ResultDocument:
             if out.fields is not None:
                 doc["fields"] = out.fields
             if out.task is not None:
-                doc["task"] = out.task
+                doc["task"] = out.task.to_json()
             if self.status == SUCCEEDED:
                 doc["raw"] = out.raw
             if out.vendor_request_id:
@@ -170,14 +152,6 @@ def _settles(status: Any, source_etag: Any, retryable: bool, etag: str) -> bool:
     return status in {SUCCEEDED, PENDING}
 
 
-def is_final_for(existing: dict[str, Any] | None, etag: str) -> bool:
-    """Does the document ``existing`` already settle the source with this ETag?"""
-    if not existing:
-        return False
-    return _settles(existing.get("status"), (existing.get("source") or {}).get("etag"),
-                    bool((existing.get("error") or {}).get("retryable", False)), etag)
-
-
 class ResultWriter:
     """The one way a result document reaches storage."""
 
@@ -197,19 +171,19 @@ class ResultWriter:
             return False
         if META_SOURCE_ETAG in meta and META_STATUS in meta:
             return _settles(meta[META_STATUS], meta[META_SOURCE_ETAG], meta.get(META_RETRYABLE) == "true", etag)
-        return is_final_for(self.read(source_key), etag)
+        existing = self.read(source_key)
+        return existing is not None and existing.settles(etag)
 
-    def read(self, source_key: str) -> dict[str, Any] | None:
+    def read(self, source_key: str) -> ResultDocument | None:
         """The existing document for ``source_key``, or None (absent or unreadable: then we redo it)."""
         try:
             data = self.storage.read(result_key(source_key, self.suffix), MAX_RESULT_BYTES)
         except PermanentError:  # ObjectNotFound, or unreadable
             return None
         try:
-            doc = json.loads(data)
-        except ValueError:
+            return ResultDocument.from_json(json.loads(data))
+        except (ValueError, RecursionError):
             return None
-        return doc if isinstance(doc, dict) else None
 
     def write(self, doc: ResultDocument) -> str:
         key = result_key(doc.source.key, self.suffix)

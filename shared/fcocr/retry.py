@@ -6,7 +6,9 @@ whether the fault is the input's (permanent: a failed result keeping the vendor'
 and request id) or the world's (transient: retried here with exponential backoff and jitter, as
 long as the function has time left, then raised so Function Compute retries the event).
 
-The tables are data, like the capability tables: adding a vendor code is adding a string.
+Which vendor codes mean "try again later" is each family's knowledge (``Family.transient_codes``, matched
+against the fault's code and, for families that use statuses as codes, its HTTP status); the statuses below are
+transient for every vendor.
 """
 
 from __future__ import annotations
@@ -14,37 +16,17 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
-from typing import Callable, Mapping, TypeVar
+from typing import Callable, TypeVar
 
 from .errors import FcocrError, PermanentError, TransientError
 from .runtime import Runtime
 
 T = TypeVar("T")
 
-# Vendor codes that mean "try again later", per vendor family. Everything else with a 4xx is permanent.
-TRANSIENT_CODES: Mapping[str, frozenset[str]] = {
-    # viapi common error codes (seed 000 §10): throttling, timeouts, system errors. InvalidImage.Download is
-    # the service failing to fetch our presigned URL: a fresh attempt (and URL) usually works.
-    "aliyun": frozenset({"Throttling", "Throttling.User", "Throttling.Api", "Timeout", "InternalError",
-                         "ServiceUnavailable", "InvalidImage.Download"}),
-    # Cloud Market (seed 001): 450 queue full ("just retry"), 469 internal parse errors, gateway throttling.
-    "market": frozenset({"450", "469", "Throttled", "ThrottledByAppFlowControl", "ThrottledByApiFlowControl",
-                         "ThrottledByUserFlowControl"}),
-    # Tencent common and VatInvoiceOCR codes (seed 004): limits, internal errors, download failures.
-    "tencent": frozenset({"RequestLimitExceeded", "RequestLimitExceeded.UinLimitExceeded",
-                          "RequestLimitExceeded.GlobalRegionUinLimitExceeded", "InternalError",
-                          "ResourceUnavailable", "FailedOperation.UnKnowError", "FailedOperation.DownLoadError",
-                          "ClientNetworkError", "ServerNetworkError"}),
-    # Content Security: the gateway's codes, then green's own per-task msg names (its public error codes: 580-592
-    # are the service's faults, 588 its rate quota, 480/592 a failed or slow download of our presigned URL).
-    "green": frozenset({"Throttling", "Throttling.User", "InternalError", "ServiceUnavailable", "Timeout",
-                        "GENERAL_ERROR", "DB_FAILED", "TIMEOUT", "CACHE_FAILED", "ALGO_FAILED", "MQ_FAILED",
-                        "EXCEED_QUOTA", "CONNECTION_POOL_FULL", "DOWNLOAD_FAILED", "DOWNLOAD_TIMEOUT"}),
-}
 # An answer that is not the JSON the vendor documents (cut off, a proxy's page) is worth another try.
 TRANSIENT_EVERYWHERE = frozenset({"MalformedResponse"})
 # HTTP statuses that are transient whatever the body says.
-TRANSIENT_STATUSES = frozenset({408, 429, 450, 500, 502, 503, 504})
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
 @dataclass
@@ -63,12 +45,15 @@ class VendorFault(Exception):
 
 def classify(fault: VendorFault, *, code_prefix: str | None = None) -> FcocrError:
     """The fcocr error for a vendor fault: TransientError or PermanentError, vendor facts kept."""
+    from .recognizers import transient_codes
+
+    family_codes = transient_codes(fault.family)
     details = dict(vendorCode=fault.code or None, vendorMessage=fault.message or None,
                    vendorRequestId=fault.request_id or None)
     prefix = code_prefix or fault.family.capitalize()
     code = f"{prefix}.{fault.code}" if fault.code else f"{prefix}.HTTP{fault.status}"
     text = f"{fault.family} answered {fault.status or ''} {fault.code}: {fault.message}".replace("  ", " ")
-    if (fault.code in TRANSIENT_CODES.get(fault.family, ()) or fault.code in TRANSIENT_EVERYWHERE
+    if (fault.code in family_codes or str(fault.status) in family_codes or fault.code in TRANSIENT_EVERYWHERE
             or fault.status in TRANSIENT_STATUSES):
         return TransientError(text, code=code, **details)
     return PermanentError(text, code=code, **details)

@@ -24,7 +24,8 @@ from importlib import resources
 from typing import Any, Mapping
 
 from .errors import ConfigError, PermanentError
-from .recognizers import Capability, capability
+from .model import Capability
+from .recognizers import capability
 
 METADATA_OVERRIDE = "fcocr-recognizer"  # x-oss-meta-fcocr-recognizer
 METADATA_OPTIONS = "fcocr-options"  # x-oss-meta-fcocr-options: JSON object of options

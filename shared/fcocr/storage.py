@@ -35,6 +35,32 @@ def put_staged(storage: "Storage", data: bytes, content_type: str, prefix: str =
     return key
 
 
+def staged_ref(storage: "Storage", key: str) -> dict[str, str]:
+    """Where a staged copy is, as a task record keeps it: enough for anyone to open its bucket and delete it."""
+    ref = {"bucket": storage.bucket, "key": key}
+    endpoint, region = getattr(storage, "endpoint", None), getattr(storage, "region", "")
+    if endpoint:
+        ref["endpoint"] = endpoint
+    if region:
+        ref["region"] = region
+    return ref
+
+
+def delete_staged(ref: dict[str, Any], near: "Storage", runtime: Runtime, settings: Settings) -> None:
+    """Delete a staged copy named by ``staged_ref`` (``near``: the source's storage, used when it is that bucket).
+    The one cleanup of staged copies; a leftover is harmless (it triggers nothing), so faults are swallowed."""
+    key = ref.get("key")
+    if not isinstance(key, str) or not key:
+        return
+    bucket = str(ref.get("bucket") or near.bucket)
+    try:
+        storage = near if bucket == near.bucket else open_storage(
+            bucket, runtime, settings, str(ref.get("region") or ""), endpoint=ref.get("endpoint") or None)
+        storage.delete(key)
+    except Exception:  # noqa: BLE001 - oss2's own errors too: the result is what matters, not the leftover
+        pass
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     key: str
@@ -47,6 +73,7 @@ class ObjectInfo:
 
 class Storage(Protocol):
     bucket: str
+    region: str  # the bucket's cloud region ("" for a local directory: no vendor can download from it)
 
     def head(self, key: str) -> ObjectInfo: ...
 
@@ -252,6 +279,7 @@ class OssStorage:
                 code="NoCredentials")
         self.bucket = bucket
         self.region = region
+        self.endpoint = endpoint
         self._bucket = _oss_bucket(endpoint, bucket, region, credentials)
         # Vendors download presigned URLs from outside our VPC: sign for the public endpoint.
         self._public = (_oss_bucket(public_endpoint, bucket, region, credentials)
@@ -331,9 +359,15 @@ def oss_endpoint(settings: Settings, region: str) -> str:
     return f"https://oss-{region}-internal.aliyuncs.com"
 
 
-def open_storage(bucket: str, runtime: Runtime, settings: Settings, region: str = "") -> Storage:
+def open_storage(bucket: str, runtime: Runtime, settings: Settings, region: str = "", *,
+                 endpoint: str | None = None) -> Storage:
+    """The one way to open a bucket: the local directory, or OSS at ``endpoint`` (a bucket elsewhere, such as a
+    staging bucket in another region, reached and presigned through that endpoint) or the region's own."""
     if settings.local_root:
         return LocalStorage(settings.local_root, bucket)
+    if endpoint:
+        return OssStorage(bucket, endpoint=endpoint, region=region, credentials=runtime.credentials,
+                          public_endpoint=endpoint)
     region = region or runtime.region
     public = settings.oss_public_endpoint or (f"https://oss-{region}.aliyuncs.com" if region else None)
     return OssStorage(bucket, endpoint=oss_endpoint(settings, region), region=region,

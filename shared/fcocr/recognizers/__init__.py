@@ -1,29 +1,36 @@
-"""The recognizer registry: capabilities described as data, one small provider per vendor family.
+"""The recognizer registry and the one contract every vendor family keeps.
 
-A recognizer id is ``<provider>.<capability>``: ``local.text``, ``aliyun.RecognizeIdentityCard``,
-``market.idcard``, ``green.invoice``, ``tencent.VatInvoiceOCR``. A provider module exposes
-``PROVIDER``, whose ``capabilities`` table says, per capability, what input it takes, its limits,
-its options and the document type its fields normalise to. Adding a capability is adding a row;
-adding a vendor family is adding a module and a line to ``PROVIDER_MODULES``.
+A recognizer id is ``<family>.<capability>``: ``local.text``, ``aliyun.RecognizeIdentityCard``,
+``market.idcard``, ``green.invoice``, ``tencent.VatInvoiceOCR``. A family module (or package) exposes
 
-Provider modules are imported only when a route names them, so a deployment pays the import
-cost of the vendors it uses and nothing else.
+* ``FAMILY``: an object keeping the ``Family`` contract below: its capability table (data: input, limits,
+  options, document type per row), its transient error codes, its packaging needs, ``recognize``, and for
+  asynchronous families the task kinds it finishes and ``finish_due``;
+* ``SETTINGS``: the class of its settings (``ENVIRONMENT`` rows and ``from_env``), importable without the rest
+  of the family, so a process can validate every setting at start-up without loading every vendor.
+
+Adding a family is adding its module, a line to ``FAMILY_MODULES``, a ``pyproject`` extra, its emulator and
+tests: nothing in the core names a vendor. Family modules are imported only when something names them, so a
+deployment pays the import cost of the vendors it uses.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Protocol
 
 from ..errors import ConfigError
+from ..model import Capability, Outcome
 
-# Canonical format names, as imaging.sniff_format reports them.
-IMAGE_FORMATS = frozenset({"jpeg", "png", "bmp", "gif", "webp", "tiff"})
-VIDEO_FORMATS = frozenset({"mp4", "avi", "h264"})
-ALL_FORMATS = IMAGE_FORMATS | VIDEO_FORMATS | {"pdf"}
+if TYPE_CHECKING:  # the core's types, for the contract's signatures only
+    from ..config import Settings
+    from ..runtime import Runtime
+    from ..storage import ObjectInfo, Storage
+    from ..tasks import TaskRecord
+    from ..imaging import Document
 
-PROVIDER_MODULES: dict[str, str] = {
+FAMILY_MODULES: dict[str, str] = {
     "local": "fcocr.recognizers.local",
     "aliyun": "fcocr.recognizers.aliyun",
     "market": "fcocr.recognizers.market",
@@ -33,107 +40,91 @@ PROVIDER_MODULES: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class OptionSpec:
-    """One route option: its type, allowed values and default."""
+class Packaging:
+    """What a family's code needs on Function Compute: distributions of fcocr's extras, and the modules
+    ``fcocr package --verify`` imports from a built zip to prove they load there."""
 
-    type: type
-    default: Any = None
-    choices: tuple | None = None
-    minimum: float | None = None
-    maximum: float | None = None
-    description: str = ""
-
-    def check(self, name: str, value: Any) -> Any:
-        ok = isinstance(value, self.type) and not (self.type is not bool and isinstance(value, bool))
-        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
-            value, ok = float(value), True
-        if not ok:
-            raise ConfigError(f"option {name!r} must be {self.type.__name__}, not {value!r}")
-        if self.choices is not None and value not in self.choices:
-            raise ConfigError(f"option {name!r} must be one of {list(self.choices)}, not {value!r}")
-        if self.minimum is not None and value < self.minimum:
-            raise ConfigError(f"option {name!r} must be at least {self.minimum}, not {value!r}")
-        if self.maximum is not None and value > self.maximum:
-            raise ConfigError(f"option {name!r} must be at most {self.maximum}, not {value!r}")
-        return value
+    requirements: tuple[str, ...] = ()
+    verify: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Limits:
-    """What a capability accepts. ``None`` means the vendor states no limit."""
+class Job(Protocol):
+    """One object to recognize, as a family sees it (``fcocr.pipeline.Job``)."""
 
-    formats: frozenset[str] = IMAGE_FORMATS
-    max_bytes: int | None = None
-    min_side: int | None = None
-    max_side: int | None = None
-    max_pixels: int | None = None
-    max_pages: int | None = None
+    settings: "Settings"
+    runtime: "Runtime"
+    storage: "Storage"
+    info: "ObjectInfo"
+    region: str
 
+    def source_document(self) -> "Document":
+        """The content, read once and checked against fcocr's own limits only (``prepare.fit`` does the rest)."""
 
-@dataclass(frozen=True)
-class Capability:
-    id: str  # full recognizer id, e.g. "local.text"
-    title: str
-    limits: Limits = field(default_factory=Limits)
-    options: Mapping[str, OptionSpec] = field(default_factory=dict)
-    mode: str = "sync"  # "sync" answers now; "async" leaves a pending result
-    paid: bool = True  # a paid call is never repeated for the same source ETag
-    document_type: str | None = None  # key into the normalized field sets
-    routable: bool = True  # False: a helper capability fcocr calls itself (aliyun.GetAsyncJobResult)
-    # The vendor's rate quota in calls per second, None when it states none; capabilities naming the same
-    # ``qps_scope`` share one quota (green: one per API for every card), otherwise each has its own.
-    qps: float | None = None
-    qps_scope: str | None = None
+    def document(self, capability: Capability) -> "Document":
+        """The content, read once and checked against the capability's limits and fcocr's."""
 
-    @property
-    def quota(self) -> str:
-        """The name of the rate quota this capability's calls count against."""
-        return self.qps_scope or self.id
-
-    def resolve_options(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
-        """Options checked against the table, with defaults filled in; unknown names are errors."""
-        if not self.routable:
-            raise ConfigError(f"{self.id} cannot be routed to: {self.title}")
-        options = dict(options or {})
-        unknown = sorted(set(options) - set(self.options))
-        if unknown:
-            known = ", ".join(sorted(self.options)) or "none"
-            raise ConfigError(f"{self.id} has no option {', '.join(map(repr, unknown))} (known: {known})")
-        resolved = {}
-        for name, spec in self.options.items():
-            if name in options:
-                resolved[name] = spec.check(name, options[name])
-            elif spec.default is not None:
-                resolved[name] = spec.default
-        return resolved
+    def presigned_url(self, expires_seconds: int) -> str: ...
 
 
-class Provider(Protocol):
+class Family(Protocol):
     name: str
     capabilities: Mapping[str, Capability]  # keyed by full recognizer id
+    transient_codes: frozenset[str]  # vendor codes meaning "try again later" (retry.classify)
+    packaging: Packaging
+    task_kinds: tuple[str, ...]  # the kinds of task record this family finishes ("" for none)
 
-    def recognize(self, capability: Capability, job: Any, options: dict) -> Any:
-        """Recognize ``job`` (a ``pipeline.Job``: ``job.document(capability)`` for checked bytes and pages,
-        ``job.presigned_url(seconds)`` for URL-fed vendors, ``job.runtime`` for credentials and time left)
-        and return an ``fcocr.results.Outcome``;
-        raise PermanentError / TransientError on failure."""
+    def recognize(self, capability: Capability, job: Job, options: dict) -> Outcome:
+        """Recognize ``job`` and return an Outcome; raise PermanentError / TransientError on failure.
+        An asynchronous capability returns an Outcome with ``task`` set and saves a task record."""
+
+    # Optional: ``warm_up(settings)``, called by FC's initializer for the families the routes name;
+    # ``finish_due(storage, due, settings, runtime, counts)`` for a family with task kinds: finish what it can of
+    # ``due``, a list of (TaskRecord, age in seconds), through ``tasks.finish``, counting what happened.
 
 
-def provider(name: str) -> Provider:
-    module = PROVIDER_MODULES.get(name)
+def _module(name: str) -> Any:
+    module = FAMILY_MODULES.get(name)
     if module is None:
-        known = ", ".join(sorted(PROVIDER_MODULES))
-        raise ConfigError(f"unknown recognizer provider {name!r} (available: {known})")
-    return importlib.import_module(module).PROVIDER
+        known = ", ".join(sorted(FAMILY_MODULES))
+        raise ConfigError(f"unknown recognizer family {name!r} (available: {known})")
+    return importlib.import_module(module)
 
 
-def capability(recognizer_id: str) -> tuple[Provider, Capability]:
-    """The provider and capability row for ``recognizer_id``; ConfigError when there is none."""
+def family(name: str) -> Family:
+    return _module(name).FAMILY
+
+
+def families() -> Iterator[Family]:
+    """Every registered family (importing each)."""
+    for name in FAMILY_MODULES:
+        yield family(name)
+
+
+def settings_type(name: str) -> Any:
+    """The settings class of family ``name``, without importing the rest of the family where it can."""
+    return _module(name).SETTINGS
+
+
+def transient_codes(name: str) -> frozenset[str]:
+    """The codes family ``name`` declares transient; none for a name that is not a family (the FC API)."""
+    return family(name).transient_codes if name in FAMILY_MODULES else frozenset()
+
+
+def family_for_task(kind: str) -> Family | None:
+    """The family that finishes task records of ``kind``."""
+    for fam in families():
+        if kind in fam.task_kinds:
+            return fam
+    return None
+
+
+def capability(recognizer_id: str) -> tuple[Family, Capability]:
+    """The family and capability row for ``recognizer_id``; ConfigError when there is none."""
     if not isinstance(recognizer_id, str) or "." not in recognizer_id:
-        raise ConfigError(f"recognizer id {recognizer_id!r} is not of the form <provider>.<capability>")
-    prov = provider(recognizer_id.split(".", 1)[0])
-    cap = prov.capabilities.get(recognizer_id)
+        raise ConfigError(f"recognizer id {recognizer_id!r} is not of the form <family>.<capability>")
+    fam = family(recognizer_id.split(".", 1)[0])
+    cap = fam.capabilities.get(recognizer_id)
     if cap is None:
-        known = ", ".join(sorted(prov.capabilities))
-        raise ConfigError(f"unknown recognizer {recognizer_id!r} (provider {prov.name!r} has: {known})")
-    return prov, cap
+        known = ", ".join(sorted(fam.capabilities))
+        raise ConfigError(f"unknown recognizer {recognizer_id!r} (family {fam.name!r} has: {known})")
+    return fam, cap

@@ -15,26 +15,35 @@ the call. Staged objects carry no image suffix, so they cannot trigger the uploa
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from .. import tasks
-from ..errors import ConfigError, PermanentError, TransientError
+from ..config import env_int, env_oss_location, env_url
+from ..errors import ConfigError, FcocrError, PermanentError, TransientError
 from ..fields import Field, end_date_or_period, taxi_fields
+from ..model import Capability, Limits, Line, OptionSpec, OssLocation, Outcome
 from ..prepare import Part
-from ..results import Line, Outcome, utc_now
+from ..reconcile import count, not_finished, time_left
+from ..results import utc_now
 from ..retry import RetryPolicy, VendorFault, classify
-from ..storage import STAGING_PREFIX, OssStorage, put_staged
-from . import Capability, Limits, OptionSpec
+from ..storage import STAGING_PREFIX, delete_staged, open_storage, put_staged, staged_ref
+from . import Packaging
 from .cloud import ClientCache, Reply, Row, box_lines, loads, network_error, number, rotated_rect, run
 
-FAMILY = "aliyun"
+NAME = "aliyun"
 VERSION = "2019-12-30"
 REGION = "cn-shanghai"
 MiB = 1024 * 1024
 PRESIGN_SECONDS = 15 * 60  # the call downloads at once; async jobs may start later
 ASYNC_PRESIGN_SECONDS = 2 * 3600
+TASK_KIND = "aliyun-async"  # the kind written in task records of TrimDocument / RecognizeVideoCharacter jobs
+# Common error codes (seed 000 §10): throttling, timeouts, system errors. InvalidImage.Download is the service
+# failing to fetch our presigned URL: a fresh attempt (and URL) usually works.
+TRANSIENT_CODES = frozenset({"Throttling", "Throttling.User", "Throttling.Api", "Timeout", "InternalError",
+                             "ServiceUnavailable", "InvalidImage.Download"})
 ASYNC_FINAL = {"PROCESS_SUCCESS", "PROCESS_FAILED", "TIMEOUT_FAILED", "LIMIT_RETRY_FAILED"}
 
 _COMMON = frozenset({"jpeg", "png", "bmp", "gif"})
@@ -42,6 +51,35 @@ _STD = Limits(formats=_COMMON, max_bytes=3 * MiB)  # "resolution unrestricted (5
 _BOUNDED = Limits(formats=_COMMON, max_bytes=3 * MiB, min_side=15, max_side=4096)
 _BOUNDED_4M = Limits(formats=_COMMON, max_bytes=4 * MiB, min_side=15, max_side=4096)
 _NO_GIF_4M = Limits(formats=frozenset({"jpeg", "png", "bmp"}), max_bytes=4 * MiB, min_side=15, max_side=4096)
+
+
+
+@dataclass(frozen=True)
+class AliyunSettings:
+    ENVIRONMENT = {
+        "FCOCR_ALIYUN_OCR_ENDPOINT": "Vision Intelligence OCR endpoint as a full URL (default https://ocr.cn-shanghai.aliyuncs.com).",
+        "FCOCR_VIAPI_STAGING": "oss://bucket/prefix in cn-shanghai where inputs are staged for aliyun.* when the source bucket "
+                               "is elsewhere or the input must be converted (default: <source bucket>/.fcocr-staging/ for "
+                               "Shanghai buckets).",
+        "FCOCR_VIAPI_STAGING_ENDPOINT": "OSS endpoint of the staging bucket (default https://oss-cn-shanghai.aliyuncs.com: "
+                                        "a function outside Shanghai cannot use that region's internal endpoint).",
+        "FCOCR_VIAPI_POLL_MS": "Interval between GetAsyncJobResult polls for TrimDocument and RecognizeVideoCharacter "
+                               "(default 2000).",
+    }
+    endpoint: str = "https://ocr.cn-shanghai.aliyuncs.com"
+    staging: OssLocation | None = None
+    staging_endpoint: str = "https://oss-cn-shanghai.aliyuncs.com"
+    poll_ms: int = 2000
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "AliyunSettings":
+        return cls(endpoint=env_url(env, "FCOCR_ALIYUN_OCR_ENDPOINT") or cls.endpoint,
+                   staging=env_oss_location(env, "FCOCR_VIAPI_STAGING"),
+                   staging_endpoint=env_url(env, "FCOCR_VIAPI_STAGING_ENDPOINT") or cls.staging_endpoint,
+                   poll_ms=env_int(env, "FCOCR_VIAPI_POLL_MS", cls.poll_ms, 1))
+
+
+SETTINGS = AliyunSettings
 
 SIDE = {"Side": OptionSpec(str, default="face", choices=("face", "back"), description="face 人像面/首页; back 国徽面/副页")}
 
@@ -248,17 +286,17 @@ class ViapiClient:
         except tea_errors.AlibabaCloudException as exc:
             data = getattr(exc, "data", None) or {}
             message = data.get("Message") if isinstance(data, dict) else None
-            raise classify(VendorFault(FAMILY, getattr(exc, "status_code", None), str(getattr(exc, "code", "") or ""),
+            raise classify(VendorFault(NAME, getattr(exc, "status_code", None), str(getattr(exc, "code", "") or ""),
                                        str(message or getattr(exc, "message", "") or exc),
                                        (data.get("RequestId") if isinstance(data, dict) else None)
                                        or getattr(exc, "request_id", None))) from None
         except ValueError as exc:  # an error status whose body is not JSON (a gateway page)
-            raise classify(VendorFault(FAMILY, 502, "MalformedResponse", f"an error answer that is not JSON: {exc}")) from None
+            raise classify(VendorFault(NAME, 502, "MalformedResponse", f"an error answer that is not JSON: {exc}")) from None
         except Exception as exc:  # connection refused/reset, timeouts: darabonba's and requests' own classes
-            raise network_error(FAMILY, exc) from None
-        body = loads(answer.get("body") or "", FAMILY, answer.get("statusCode"))
+            raise network_error(NAME, exc) from None
+        body = loads(answer.get("body") or "", NAME, answer.get("statusCode"))
         if not isinstance(body, dict):
-            raise classify(VendorFault(FAMILY, 200, "MalformedResponse", "the answer is not a JSON object"))
+            raise classify(VendorFault(NAME, 200, "MalformedResponse", "the answer is not a JSON object"))
         return body, body.get("RequestId")
 
 
@@ -279,14 +317,13 @@ class _Staging:
 
     def __init__(self, job: Any) -> None:
         self.job = job
-        settings = job.settings
-        if settings.viapi_staging:
-            bucket, prefix = settings.viapi_staging
-            if settings.local_root:
+        settings: AliyunSettings = job.settings.family(NAME)
+        if settings.staging:
+            if job.settings.local_root:
                 raise PermanentError("FCOCR_VIAPI_STAGING needs OSS; FCOCR_LOCAL_ROOT is set", code="Aliyun.RegionNotSupported")
-            self.storage = OssStorage(bucket, endpoint=settings.viapi_staging_endpoint, region=REGION,
-                                      credentials=job.runtime.credentials, public_endpoint=settings.viapi_staging_endpoint)
-            self.prefix = prefix
+            self.storage = open_storage(settings.staging.bucket, job.runtime, job.settings, REGION,
+                                        endpoint=settings.staging_endpoint)
+            self.prefix = settings.staging.prefix
         elif job.region == REGION:
             self.storage, self.prefix = job.storage, STAGING_PREFIX
         else:
@@ -301,17 +338,23 @@ class _Staging:
         return put_staged(self.storage, part.data, part.mime, self.prefix)
 
 
-class AliyunProvider:
-    name = FAMILY
+class AliyunFamily:
+    name = NAME
+    transient_codes = TRANSIENT_CODES
+    packaging = Packaging(
+        requirements=("alibabacloud-tea-openapi",),
+        verify=("fcocr.recognizers.aliyun", "alibabacloud_tea_openapi.client", "alibabacloud_tea_openapi.models",
+                "alibabacloud_tea_openapi.exceptions", "alibabacloud_tea_openapi.utils_models", "darabonba.runtime"))
+    task_kinds = (TASK_KIND,)
     capabilities = {
-        f"{FAMILY}.{a.action}": Capability(id=f"{FAMILY}.{a.action}", title=a.title, limits=a.limits,
+        f"{NAME}.{a.action}": Capability(id=f"{NAME}.{a.action}", title=a.title, limits=a.limits,
                                            options=a.options, mode=a.mode, document_type=a.row.document_type,
                                            routable=a.mode != "poll")
         for a in ACTIONS
     }
 
     def client(self, job: Any) -> ViapiClient:
-        return ViapiClient(job.settings.aliyun_ocr_endpoint, job.runtime.credentials)
+        return ViapiClient(job.settings.family(NAME).endpoint, job.runtime.credentials)
 
     def recognize(self, capability: Capability, job: Any, options: dict) -> Outcome:
         action = BY_ACTION[capability.id.split(".", 1)[1]]
@@ -337,14 +380,10 @@ class AliyunProvider:
         try:
             if action.mode == "async":
                 return self._submit_and_wait(capability, action, job, options, call, staged)
-            return run(capability, action.row, job, options, call, FAMILY)
+            return run(capability, action.row, job, options, call, NAME)
         finally:
             if action.mode != "async":
-                for storage, key in staged:
-                    try:
-                        storage.delete(key)
-                    except Exception:  # a leftover staging object is harmless; the result matters
-                        pass
+                self._drop_staging(job, staged)
 
     def _submit_and_wait(self, capability: Capability, action: Action, job: Any, options: Mapping[str, Any],
                          call: Any, staged: list) -> Outcome:
@@ -358,31 +397,49 @@ class AliyunProvider:
         job_id = reply.request_id
         if not job_id:
             raise TransientError("the async job was submitted but no RequestId came back", code="Aliyun.NoJobId")
-        extra = {"action": action.action}
+        extra: dict[str, Any] = {"action": action.action}
         if staged:
             storage, key = staged[0]
-            extra["staging"] = {"bucket": storage.bucket, "key": key}
+            extra["staging"] = staged_ref(storage, key)
         outcome = poll_async_job(job.settings, job.runtime, job_id, wait=True)
         if outcome is None:
             # Still running: a task record lets the reconcile function finish it (and drop the staged copy).
             record = tasks.TaskRecord(
-                data_id=tasks.data_id_for(job.source.bucket, job.source.key, job.source.etag), kind="aliyun-async",
+                data_id=tasks.data_id_for(job.source.bucket, job.source.key, job.source.etag), kind=TASK_KIND,
                 task_id=job_id, bucket=job.source.bucket, key=job.source.key, etag=job.source.etag,
                 recognizer=capability.id, submitted_at=utc_now(), size=job.source.size, options=dict(options),
                 extra=extra)
             tasks.save(job.storage, record)
-            task = {"id": job_id, "kind": "aliyun-async", "dataId": record.data_id, "submittedAt": record.submitted_at}
-            return Outcome(task=task, vendor_request_id=job_id, raw=reply.raw)
-        self._drop_staging(staged)
+            return Outcome(task=record.ref, vendor_request_id=job_id, raw=reply.raw)
+        self._drop_staging(job, staged)
         return outcome
 
     @staticmethod
-    def _drop_staging(staged: list) -> None:
+    def _drop_staging(job: Any, staged: list) -> None:
         for storage, key in staged:
+            delete_staged(staged_ref(storage, key), job.storage, job.runtime, job.settings)
+
+    @staticmethod
+    def finish_due(storage: Any, due: list[tuple[tasks.TaskRecord, float]], settings: Any, runtime: Any,
+                   counts: Counter) -> None:
+        """The reconcile timer's part: ``GetAsyncJobResult`` once per due job; a job still running waits for the
+        next tick, a finished or failed one gets its final result."""
+        for record, _age in due:
+            if not time_left(runtime):
+                counts["deferred"] += 1
+                continue
             try:
-                storage.delete(key)
-            except Exception:
-                pass
+                try:
+                    outcome = poll_async_job(settings, runtime, record.task_id, wait=False)
+                except PermanentError as exc:
+                    count(counts, tasks.finish(storage, record, settings, runtime, error=exc, require_pending=False))
+                    continue
+                if outcome is None:
+                    counts["pending"] += 1
+                    continue
+                count(counts, tasks.finish(storage, record, settings, runtime, outcome=outcome, require_pending=False))
+            except FcocrError as exc:  # a storage or vendor fault: this job waits for the next tick
+                not_finished(storage, record, runtime, exc, counts)
 
 
 def poll_async_job(settings: Any, runtime: Any, job_id: str, *, wait: bool) -> Outcome | None:
@@ -391,9 +448,9 @@ def poll_async_job(settings: Any, runtime: Any, job_id: str, *, wait: bool) -> O
     With ``wait`` it polls every FCOCR_VIAPI_POLL_MS while the function has time left (keeping the
     retry policy's reserve); without, it asks once (the reconcile function's way).
     """
-    client = ViapiClient(settings.aliyun_ocr_endpoint, runtime.credentials)
+    client = ViapiClient(settings.family(NAME).endpoint, runtime.credentials)
     policy = RetryPolicy.from_settings(settings)
-    interval = settings.viapi_poll_ms / 1000.0
+    interval = settings.family(NAME).poll_ms / 1000.0
     deadline = time.monotonic() + 300.0  # outside FC (no deadline known): give up waiting after 5 minutes
     while True:
         body, request_id = policy.call(lambda t: client.call("GetAsyncJobResult", {"JobId": job_id}, t), runtime)
@@ -401,9 +458,9 @@ def poll_async_job(settings: Any, runtime: Any, job_id: str, *, wait: bool) -> O
         status = str(data.get("Status") or "")
         if status == "PROCESS_SUCCESS":  # decide by Status, not by ErrorCode (the seed shows both together)
             result = data.get("Result")
-            payload = loads(result, FAMILY, 200, request_id) if isinstance(result, str) else result
+            payload = loads(result, NAME, 200, request_id) if isinstance(result, str) else result
             if isinstance(payload, str):  # over-escaped, as in the seed's example: decode once more
-                payload = loads(payload, FAMILY, 200, request_id)
+                payload = loads(payload, NAME, 200, request_id)
             return Outcome(fields=payload if isinstance(payload, dict) else {"value": payload}, raw=body,
                            vendor_request_id=job_id)
         if status in ASYNC_FINAL:
@@ -420,4 +477,4 @@ def poll_async_job(settings: Any, runtime: Any, job_id: str, *, wait: bool) -> O
         time.sleep(interval)  # the service's own pace: nothing to synchronise with, only to wait for
 
 
-PROVIDER = AliyunProvider()
+FAMILY = AliyunFamily()

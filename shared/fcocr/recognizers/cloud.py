@@ -18,9 +18,8 @@ from .. import fields as fieldsets
 from .. import logs
 from ..errors import FcocrError, PermanentError, TransientError
 from ..prepare import Part, fit
-from ..results import Line, Outcome
+from ..model import Capability, Line, Outcome
 from ..retry import RetryPolicy, VendorFault, classify
-from . import Capability
 
 LinesReader = Callable[[Any, int], list[Line]]
 

@@ -14,11 +14,30 @@ import threading
 import time
 from typing import Any
 
+from dataclasses import dataclass
+from typing import Mapping
+
+from ..config import env_int
 from ..errors import ConfigError, PermanentError
-from ..results import Line, Outcome
-from . import IMAGE_FORMATS, Capability, Limits, OptionSpec
+from ..model import IMAGE_FORMATS, Capability, Limits, Line, OptionSpec, Outcome
+from . import Packaging
 
 ENGINE_NAME = "rapidocr"
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    ENVIRONMENT = {
+        "FCOCR_OCR_THREADS": "Intra-op threads of the offline engine per process (default 0 = all cores).",
+    }
+    ocr_threads: int = 0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "LocalSettings":
+        return cls(ocr_threads=env_int(env, "FCOCR_OCR_THREADS", cls.ocr_threads, 0))
+
+
+SETTINGS = LocalSettings
 
 TEXT = Capability(
     id="local.text",
@@ -95,18 +114,22 @@ def reading_order(lines: list[Line]) -> list[Line]:
     return ordered
 
 
-class LocalProvider:
+class LocalFamily:
     name = "local"
     capabilities = {TEXT.id: TEXT}
+    transient_codes: frozenset[str] = frozenset()  # nothing it does can pass: the engine is here
+    packaging = Packaging(requirements=("rapidocr", "onnxruntime"),
+                          verify=("fcocr.recognizers.local", "rapidocr", "onnxruntime", "numpy"))
+    task_kinds: tuple[str, ...] = ()
 
     def warm_up(self, settings: Any) -> None:
-        engine(settings.ocr_threads)
+        engine(settings.family(self.name).ocr_threads)
 
     def recognize(self, capability: Capability, job: Any, options: dict) -> Outcome:
         import numpy as np
 
         document = job.document(capability)  # read and checked before the engine loads
-        ocr = engine(job.settings.ocr_threads)
+        ocr = engine(job.settings.family(self.name).ocr_threads)
         min_conf = float(options.get("minConfidence", 0.0))
         lines: list[Line] = []
         pages: list[dict[str, Any]] = []
@@ -141,4 +164,4 @@ class LocalProvider:
                        engine=engine_info(), warnings=warnings)
 
 
-PROVIDER = LocalProvider()
+FAMILY = LocalFamily()

@@ -21,17 +21,20 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..config import market_url_variable
+from ..config import env_text, env_url
 from ..errors import PermanentError
 from ..fields import MISSING, Field, end_date_or_period, lookup, taxi_fields
+from ..model import Capability, Limits, Line, OptionSpec, Outcome
 from ..prepare import Part
-from ..results import Line, Outcome
 from ..retry import VendorFault, classify
-from . import Capability, Limits, OptionSpec
+from . import Packaging
 from .cloud import Reply, Row, box_lines, loads, network_error, number, rotated_rect, run
 
-FAMILY = "market"
+NAME = "market"
 MiB = 1024 * 1024
+# Seed 001: 450 "queue full, just retry", 469 internal parse errors; the gateway's flow control.
+TRANSIENT_CODES = frozenset({"450", "469", "Throttled", "ThrottledByAppFlowControl", "ThrottledByApiFlowControl",
+                             "ThrottledByUserFlowControl"})
 QPS = 5  # the Cloud Market OCR APIs' stated rate limit, per API and purchase (Capability.qps)
 # 001: "keep images within 1.5 MB"; 002: requests over 2 MB get 413. Larger inputs are recompressed first.
 LIMITS_001 = Limits(formats=frozenset({"jpeg", "png", "bmp", "tiff"}), max_bytes=3 * MiB // 2)
@@ -135,6 +138,32 @@ APIS: tuple[Api, ...] = (
     Api("text", "通用文本识别 general text (multipart)", "multipart", LIMITS_002, row=Row(lines=_text_lines)),
 )
 BY_ID = {api.id: api for api in APIS}
+IDS = tuple(api.id for api in APIS)
+
+
+def url_variable(market_id: str) -> str:
+    """Each API's URL comes with the user's purchase: one variable per API id."""
+    return "FCOCR_MARKET_URL_" + market_id.upper().replace("-", "_")
+
+
+@dataclass(frozen=True)
+class MarketSettings:
+    ENVIRONMENT = {
+        "ALIYUN_MARKET_APPCODE": "APPCODE of your Alibaba Cloud Market purchases, sent as 'Authorization: APPCODE ...' "
+                                 "(secret).",
+        **{url_variable(i): f"URL of your market.{i} purchase (from its API page in the Cloud Market console)."
+           for i in IDS},
+    }
+    appcode: str | None = field(default=None, repr=False)
+    urls: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "MarketSettings":
+        return cls(appcode=env_text(env, "ALIYUN_MARKET_APPCODE"),
+                   urls={i: u for i in IDS if (u := env_url(env, url_variable(i)))})
+
+
+SETTINGS = MarketSettings
 
 _SESSION = threading.local()
 
@@ -149,7 +178,7 @@ def _session():
 
 
 def _fault(status: int, message: str, request_id: str | None, code: str | None = None) -> Exception:
-    return classify(VendorFault(FAMILY, status, code or str(status), message, request_id))
+    return classify(VendorFault(NAME, status, code or str(status), message, request_id))
 
 
 def _error_from_http(response: Any) -> Exception:
@@ -173,28 +202,31 @@ def _error_from_http(response: Any) -> Exception:
     return _fault(response.status_code, message, request_id, code)
 
 
-class MarketProvider:
-    name = FAMILY
+class MarketFamily:
+    name = NAME
+    transient_codes = TRANSIENT_CODES
+    packaging = Packaging(requirements=("requests",), verify=("fcocr.recognizers.market", "requests"))
+    task_kinds: tuple[str, ...] = ()
     capabilities = {
-        f"{FAMILY}.{api.id}": Capability(id=f"{FAMILY}.{api.id}", title=api.title, limits=api.limits,
+        f"{NAME}.{api.id}": Capability(id=f"{NAME}.{api.id}", title=api.title, limits=api.limits,
                                          options=api.options, document_type=api.row.document_type, qps=QPS)
         for api in APIS
     }
 
     def recognize(self, capability: Capability, job: Any, options: dict) -> Outcome:
         api = BY_ID[capability.id.split(".", 1)[1]]
-        settings = job.settings
-        url = settings.market_urls.get(api.id)
+        settings = job.settings.family(NAME)
+        url = settings.urls.get(api.id)
         if not url:
-            raise PermanentError(f"market.{api.id} has no URL: set {market_url_variable(api.id)} to the API address "
+            raise PermanentError(f"market.{api.id} has no URL: set {url_variable(api.id)} to the API address "
                                  "shown with your Cloud Market purchase", code="Market.NotConfigured")
-        if not settings.market_appcode:
+        if not settings.appcode:
             raise PermanentError("market.* needs ALIYUN_MARKET_APPCODE (the APPCODE of your Cloud Market purchases)",
                                  code="Market.NoAppCode")
         if api.id == "template" and not (options.get("template_id") or options.get("template_list")):
             raise PermanentError("market.template needs the route option template_id or template_list "
                                  "(the service answers 452 without one)", code="Market.TemplateNotSet")
-        headers = {"Authorization": f"APPCODE {settings.market_appcode}"}
+        headers = {"Authorization": f"APPCODE {settings.appcode}"}
 
         def call(part: Part, timeout: float) -> Reply:
             import requests
@@ -207,15 +239,15 @@ class MarketProvider:
                     response = _session().post(url, headers={**headers, "Content-Type": "application/json; charset=UTF-8"},
                                                data=_json_body(api, part, options), timeout=(min(5.0, timeout), timeout))
             except requests.RequestException as exc:
-                raise network_error(FAMILY, exc) from None
+                raise network_error(NAME, exc) from None
             request_id = response.headers.get("X-Ca-Request-Id")
             if response.status_code != 200:
                 raise _error_from_http(response)
-            body = loads(response.content, FAMILY, 200, request_id)
+            body = loads(response.content, NAME, 200, request_id)
             payload = _payload(api, body, request_id)
             return Reply(payload, body, request_id or _vendor_id(payload))
 
-        return run(capability, api.row, job, options, call, FAMILY)
+        return run(capability, api.row, job, options, call, NAME)
 
 
 def _json_body(api: Api, part: Part, options: Mapping[str, Any]) -> bytes:
@@ -246,7 +278,7 @@ def _payload(api: Api, body: Any, request_id: str | None) -> Any:
         value = lookup(body, "outputs.0.outputValue.dataValue")
         if value is MISSING:
             raise _fault(200, "the answer has no outputs[0].outputValue.dataValue", request_id, "MalformedResponse")
-        body = loads(value, FAMILY, 200, request_id) if isinstance(value, str) else value
+        body = loads(value, NAME, 200, request_id) if isinstance(value, str) else value
     elif api.style == "multipart":
         if body.get("code") not in (0, "0") or body.get("status") not in (200, "200"):
             status = int(body.get("status") or 400) if str(body.get("status") or "").isdigit() else 400
@@ -259,4 +291,4 @@ def _payload(api: Api, body: Any, request_id: str | None) -> Any:
     return body
 
 
-PROVIDER = MarketProvider()
+FAMILY = MarketFamily()

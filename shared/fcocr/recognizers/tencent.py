@@ -17,17 +17,53 @@ import base64
 from typing import Any
 from urllib.parse import urlsplit
 
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from ..config import env_choice, env_text, env_url
 from ..errors import ConfigError
 from ..fields import Field, items_from
+from ..model import Capability, Limits, Outcome
 from ..prepare import Part, base64_limit
-from ..results import Outcome
 from ..retry import RetryPolicy, VendorFault, classify
-from . import Capability, Limits
+from . import Packaging
 from .cloud import ClientCache, Reply, Row, loads, network_error, outcome_from, run
 
-FAMILY = "tencent"
+NAME = "tencent"
 ACTION, VERSION = "VatInvoiceOCR", "2018-11-19"
 MiB = 1024 * 1024
+REGIONS = ("ap-beijing", "ap-guangzhou", "ap-hongkong", "ap-shanghai", "na-toronto")
+# Common and VatInvoiceOCR codes (seed 004) that mean "try again later": limits, internal errors, downloads.
+TRANSIENT_CODES = frozenset({"RequestLimitExceeded", "RequestLimitExceeded.UinLimitExceeded",
+                             "RequestLimitExceeded.GlobalRegionUinLimitExceeded", "InternalError",
+                             "ResourceUnavailable", "FailedOperation.UnKnowError", "FailedOperation.DownLoadError",
+                             "ClientNetworkError", "ServerNetworkError"})
+
+
+@dataclass(frozen=True)
+class TencentSettings:
+    ENVIRONMENT = {
+        "TENCENTCLOUD_SECRET_ID": "Tencent Cloud SecretId for tencent.VatInvoiceOCR (secret).",
+        "TENCENTCLOUD_SECRET_KEY": "Tencent Cloud SecretKey (secret).",
+        "TENCENTCLOUD_REGION": "Tencent region: ap-beijing, ap-guangzhou, ap-hongkong, ap-shanghai (default) or na-toronto.",
+        "FCOCR_TENCENT_ENDPOINT": "Tencent OCR endpoint as a full URL (default https://ocr.tencentcloudapi.com).",
+        "FCOCR_TENCENT_INPUT": "How tencent.VatInvoiceOCR receives the file: base64 (default) or url (a presigned OSS URL).",
+    }
+    secret_id: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
+    region: str = "ap-shanghai"
+    endpoint: str = "https://ocr.tencentcloudapi.com"
+    input: str = "base64"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "TencentSettings":
+        return cls(secret_id=env_text(env, "TENCENTCLOUD_SECRET_ID"), secret_key=env_text(env, "TENCENTCLOUD_SECRET_KEY"),
+                   region=env_choice(env, "TENCENTCLOUD_REGION", REGIONS, cls.region),
+                   endpoint=env_url(env, "FCOCR_TENCENT_ENDPOINT") or cls.endpoint,
+                   input=env_choice(env, "FCOCR_TENCENT_INPUT", ("base64", "url"), cls.input))
+
+
+SETTINGS = TencentSettings
 QPS = 10  # VatInvoiceOCR's default request rate limit: 10 per second (Capability.qps)
 PRESIGN_SECONDS = 15 * 60
 LIMITS = Limits(formats=frozenset({"png", "jpeg", "pdf"}), max_bytes=base64_limit(7 * MiB), min_side=19,
@@ -57,19 +93,19 @@ VAT = {
         "taxRate": Field("TaxRate"), "tax": Field("TaxAmount", "amount")}),
 }
 ROW = Row("vat_invoice", VAT)
-CAPABILITY = Capability(id=f"{FAMILY}.{ACTION}", title="增值税发票识别 VAT invoice (images and PDFs, every page)",
+CAPABILITY = Capability(id=f"{NAME}.{ACTION}", title="增值税发票识别 VAT invoice (images and PDFs, every page)",
                         limits=LIMITS, document_type="vat_invoice", qps=QPS)
 
 _CLIENTS = ClientCache()
 
 
-def _client(settings: Any, timeout: float) -> Any:
-    if not (settings.tencent_secret_id and settings.tencent_secret_key):
+def _client(settings: TencentSettings, timeout: float) -> Any:
+    if not (settings.secret_id and settings.secret_key):
         raise ConfigError("tencent.VatInvoiceOCR needs TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY",
                           code="NoCredentials")
-    url = urlsplit(settings.tencent_endpoint)
+    url = urlsplit(settings.endpoint)
     seconds = max(1, int(timeout))
-    key = (url.scheme, url.netloc, settings.tencent_secret_id, settings.tencent_secret_key, settings.tencent_region,
+    key = (url.scheme, url.netloc, settings.secret_id, settings.secret_key, settings.region,
            seconds)
 
     def make() -> Any:
@@ -80,13 +116,13 @@ def _client(settings: Any, timeout: float) -> Any:
 
         # HttpProfile wants host[:port] and the scheme apart (FCOCR_TENCENT_ENDPOINT is a full URL).
         http = HttpProfile(protocol=url.scheme or "https", endpoint=url.netloc, reqTimeout=seconds)
-        return ocr_client.OcrClient(credential.Credential(settings.tencent_secret_id, settings.tencent_secret_key),
-                                    settings.tencent_region, ClientProfile(httpProfile=http))
+        return ocr_client.OcrClient(credential.Credential(settings.secret_id, settings.secret_key),
+                                    settings.region, ClientProfile(httpProfile=http))
 
     return _CLIENTS.get(key, make)
 
 
-def call_vat_invoice(settings: Any, params: dict[str, Any], timeout: float) -> Reply:
+def call_vat_invoice(settings: TencentSettings, params: dict[str, Any], timeout: float) -> Reply:
     """One VatInvoiceOCR call: the ``Response`` object, or VendorFault/TransientError."""
     from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
@@ -94,33 +130,40 @@ def call_vat_invoice(settings: Any, params: dict[str, Any], timeout: float) -> R
     try:
         content = client.call(ACTION, params)
     except TencentCloudSDKException as exc:
-        raise classify(VendorFault(FAMILY, None, str(exc.code or "ClientError"), str(exc.message or "")[:300],
+        raise classify(VendorFault(NAME, None, str(exc.code or "ClientError"), str(exc.message or "")[:300],
                                    exc.requestId or None)) from None
     except ValueError as exc:  # the SDK json-decodes an application/json body itself, before we see it
-        raise classify(VendorFault(FAMILY, 200, "MalformedResponse", f"the answer is not JSON: {exc}")) from None
+        raise classify(VendorFault(NAME, 200, "MalformedResponse", f"the answer is not JSON: {exc}")) from None
     except Exception as exc:  # requests' own exceptions when the SDK does not wrap them
-        raise network_error(FAMILY, exc) from None
-    body = loads(content, FAMILY, 200)
+        raise network_error(NAME, exc) from None
+    body = loads(content, NAME, 200)
     response = body.get("Response") if isinstance(body, dict) else None
     if not isinstance(response, dict):
-        raise classify(VendorFault(FAMILY, 200, "MalformedResponse", "the answer has no Response object"))
+        raise classify(VendorFault(NAME, 200, "MalformedResponse", "the answer has no Response object"))
     error = response.get("Error")
     if error:  # whatever the Content-Type said
-        raise classify(VendorFault(FAMILY, 200, str(error.get("Code") or "UnknownError"), str(error.get("Message") or ""),
+        raise classify(VendorFault(NAME, 200, str(error.get("Code") or "UnknownError"), str(error.get("Message") or ""),
                                    response.get("RequestId")))
     page_count = response.get("PdfPageSize")
     return Reply(response, body, response.get("RequestId"), page_count if isinstance(page_count, int) else None)
 
 
-class TencentProvider:
-    name = FAMILY
+class TencentFamily:
+    name = NAME
     capabilities = {CAPABILITY.id: CAPABILITY}
+    transient_codes = TRANSIENT_CODES
+    packaging = Packaging(
+        requirements=("tencentcloud-sdk-python-common", "tencentcloud-sdk-python-ocr"),
+        verify=("fcocr.recognizers.tencent", "tencentcloud.common.credential", "tencentcloud.ocr.v20181119.ocr_client",
+                "tencentcloud.common.profile.client_profile", "tencentcloud.common.profile.http_profile",
+                "tencentcloud.common.exception.tencent_cloud_sdk_exception"))
+    task_kinds: tuple[str, ...] = ()
 
     def recognize(self, capability: Capability, job: Any, options: dict) -> Outcome:
-        settings = job.settings
+        settings = job.settings.family(NAME)
 
         def params_for(part: Part, page_number: int | None = None) -> dict[str, Any]:
-            if part.original and settings.tencent_input == "url":
+            if part.original and settings.input == "url":
                 params: dict[str, Any] = {"ImageUrl": job.presigned_url(PRESIGN_SECONDS)}
             else:
                 params = {"ImageBase64": base64.b64encode(part.data).decode("ascii")}
@@ -132,9 +175,9 @@ class TencentProvider:
         if document.format != "pdf" or len(document.data) > LIMITS.max_bytes:
             # Images, and PDFs too large to send whole (rendered page by page, as JPEG, by prepare.fit).
             return run(capability, ROW, job, options, lambda part, timeout: call_vat_invoice(
-                settings, params_for(part), timeout), FAMILY)
+                settings, params_for(part), timeout), NAME)
         # A PDF that fits: the service renders it; one call per page (PdfPageNumber), up to FCOCR_MAX_PAGES.
-        policy = RetryPolicy.from_settings(settings)
+        policy = RetryPolicy.from_settings(job.settings)
         whole = Part(document.data, "pdf", 0, original=True)
         pages = document.pages_to_read
         replies: list[tuple[Part, Reply]] = []
@@ -148,7 +191,7 @@ class TencentProvider:
         reported = replies[0][1].page_count
         if reported and reported != document.page_count:
             warnings.append(f"Tencent reported {reported} pages; the PDF has {document.page_count}")
-        return outcome_from(ROW, replies, options, warnings, FAMILY)
+        return outcome_from(ROW, replies, options, warnings, NAME)
 
 
-PROVIDER = TencentProvider()
+FAMILY = TencentFamily()

@@ -24,59 +24,22 @@ import os
 import shutil
 import sys
 import time
-import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .errors import FcocrError
-from .events import oss_event
-from .pipeline import App, Report, handle_oss_event
-from .results import is_result_key
-from .routing import Router
-from .runtime import LocalContext
+from ..errors import FcocrError
+from ..events import oss_event
+from ..model import DOCUMENT_SUFFIXES
+from ..pipeline import App, Report, handle_oss_event
+from ..results import is_result_key
+from ..routing import Router
+from ..runtime import LocalContext
+from .console import Progress, print_table
 
-# The documents a directory is searched for (any case): the suffixes an upload trigger is meant to
-# cover. A file named on the command line is processed whatever its suffix.
-DOCUMENT_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pdf")
 # The demo also places one sample under this key, so events/oss-chinese-key.json has something to read.
 DEMO_ODD_KEY = "发票 样本/2026年11月 报销+差旅/增值税 发票.png"
-
-
-class Progress:
-    """A one-line progress bar on a terminal (rate, ETA); sparse plain lines otherwise.
-
-    ``total`` may be None until it is known (backfill counts while it works): no ETA until then.
-    """
-
-    def __init__(self, total: int | None, stream=None) -> None:
-        self.total, self.done, self.stream = total, 0, stream or sys.stderr
-        self.started = time.monotonic()
-        self.tty = self.stream.isatty()
-        self._last_plain = -1
-
-    def advance(self, n: int = 1) -> None:
-        self.done += n
-        elapsed = max(time.monotonic() - self.started, 1e-9)
-        rate = self.done / elapsed
-        total = self.total if self.total is not None else 0
-        eta = f"ETA {max(total - self.done, 0) / rate:.0f}s" if self.total is not None and rate else "ETA ?"
-        shown = f"{self.done}/{self.total if self.total is not None else '?'}"
-        if self.tty:
-            width = 28
-            filled = int(width * min(self.done, total) / max(total, 1))
-            bar = "#" * filled + "-" * (width - filled)
-            self.stream.write(f"\r[{bar}] {shown} {rate:.2f}/s {eta} ")
-            if self.done == self.total:
-                self.stream.write("\n")
-        else:
-            # Each tenth of a known total; every 10 seconds while the total is unknown.
-            step = 10 * self.done // max(total, 1) if self.total is not None else int(elapsed // 10) - 1
-            if step != self._last_plain or self.done == self.total:
-                self._last_plain = step
-                self.stream.write(f"progress {shown} {rate:.2f}/s {eta}\n")
-        self.stream.flush()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,14 +95,15 @@ def process_paths(paths: Sequence[str], *, workers: int = 1, recognizer: str | N
         print("fcocr: nothing to process (directories are searched for " + " ".join(DOCUMENT_SUFFIXES) + ")", file=out)
         return []
     workers = max(1, workers)
-    threads = application.settings.ocr_threads
+    threads = application.settings.family("local").ocr_threads
     if threads == 0 and workers > 1:  # give each worker its share of the cores
         threads = max(1, (os.cpu_count() or 1) // workers)
     progress = Progress(len(uploads))
     done: list[tuple[LocalUpload, Report]] = []
 
     def run(upload: LocalUpload) -> tuple[LocalUpload, Report]:
-        settings = dataclasses.replace(application.settings, local_root=str(upload.root), ocr_threads=threads)
+        settings = dataclasses.replace(application.settings.with_family("local", ocr_threads=threads),
+                                       local_root=str(upload.root))
         report = _run_one(App(settings, application.router), upload)
         return upload, report
 
@@ -159,19 +123,6 @@ def process_paths(paths: Sequence[str], *, workers: int = 1, recognizer: str | N
     pool.shutdown()
     print_summary(done, out)
     return done
-
-
-def _width(text: str) -> int:
-    """Columns a string takes in a terminal: CJK characters take two."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def print_table(rows: Sequence[Sequence[str]], out=None) -> None:
-    """Columns aligned for a terminal (CJK characters take two); the last one is left ragged."""
-    out = out or sys.stdout
-    widths = [max(_width(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        print("  ".join(c + " " * (w - _width(c)) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1], file=out)
 
 
 def print_summary(done: list[tuple[LocalUpload, Report]], out=None) -> None:
@@ -236,7 +187,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     if args.root:
         os.environ["FCOCR_LOCAL_ROOT"] = str(Path(args.root).resolve())
     if args.function == "scan-reconcile":
-        from .reconcile import handle_timer_event
+        from ..reconcile import handle_timer_event
 
         event = Path(args.event).read_bytes() if args.event else b"{}"
         print(json.dumps(handle_timer_event(event, LocalContext()), ensure_ascii=False, indent=2))
@@ -244,7 +195,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     if not args.event:
         raise SystemExit(f"fcocr invoke {args.function}: --event FILE is required")
     if args.function == "scan-callback":
-        from .callback import handle_fc3_event
+        from ..recognizers.green.callback import handle_fc3_event
 
         answer = handle_fc3_event(Path(args.event).read_bytes(), LocalContext())
         print(f"HTTP {answer['statusCode']}: {json.loads(answer['body'])['reason']}")
@@ -274,7 +225,7 @@ def callback_server(host: str = "127.0.0.1", port: int = 0):
     import socketserver
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-    from .callback import handle_wsgi
+    from ..recognizers.green.callback import handle_wsgi
 
     class Server(socketserver.ThreadingMixIn, WSGIServer):
         daemon_threads = True
@@ -291,9 +242,9 @@ def callback_server(host: str = "127.0.0.1", port: int = 0):
 def cmd_serve(args: argparse.Namespace) -> int:
     if args.function != "callback":
         raise SystemExit(f"fcocr: unknown server {args.function!r} (available: callback)")
-    from .config import Settings
+    from ..config import Settings
 
-    Settings.from_env()  # a bad GREEN_* setting stops here, not at the first callback
+    Settings.from_env(families=("green",))  # a bad GREEN_* setting stops here, not at the first callback
     server = callback_server(args.host, args.port)
     print(f"fcocr: scan_callback listening on {server.url} (Ctrl-C to stop)", flush=True)
     try:
@@ -361,13 +312,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(p)
     p.set_defaults(func=cmd_backfill)
 
-    from .package import BUDGET_MB, PROVIDERS
+    from ..recognizers import FAMILY_MODULES
+    from .package import BUDGET_MB
 
     p = sub.add_parser("package", help="build the deployable zips of the FC functions (build/<function>.zip)")
     p.add_argument("--out", default="build", help="output directory (default ./build, template.yml's CodeUri)")
     p.add_argument("--routes", help="routes file or inline JSON deciding which vendor SDKs go in "
                                     "(default: FCOCR_ROUTES, else the shipped routes.yml)")
-    p.add_argument("--with", dest="providers", action="append", default=[], choices=PROVIDERS,
+    p.add_argument("--with", dest="providers", action="append", default=[], choices=tuple(FAMILY_MODULES),
                    help="also package this recognizer family (for uploads that pick it by metadata); repeatable")
     p.add_argument("--plan", action="store_true", help="print the families and requirements; build nothing")
     p.add_argument("--verify", metavar="PYTHON", help="a CPython 3.10 to import every handler and SDK from each zip with")

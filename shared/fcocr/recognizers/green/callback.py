@@ -12,7 +12,7 @@ The endpoint is anonymous on the internet, so it trusts nothing it has not verif
 3. **Parse** the content (one results ``data[]`` element, or the whole envelope), 400 when malformed; each
    element's ``dataId`` names a task record (``fcocr.tasks``) in the bucket it names: 404 when there is none,
    409 when the record is for another taskId (an older submission of the same object).
-4. **Write** the final result with ``reconcile.finish`` and only then answer 200. A task already final (a
+4. **Write** the final result with ``tasks.finish`` and only then answer 200. A task already final (a
    duplicate, a late re-push) answers 200 and writes nothing; a storage fault answers 503 so the service pushes
    again (it does so up to 16 times), and so does a callback that overtook the upload function's own pending
    document.
@@ -28,11 +28,14 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 from urllib.parse import parse_qsl
 
-from . import logs
+from ... import logs
+from ...config import Settings
+from ...errors import FcocrError, PermanentError, TransientError
+from ...runtime import Runtime
 from .checksum import verify_callback
-from .config import Settings
-from .errors import FcocrError, PermanentError, TransientError
-from .runtime import Runtime
+from .settings import GreenSettings
+
+FAMILY_NAME = "green"
 
 MAX_BODY = 1024 * 1024  # far above a real result (a few KB), far below what would hurt the function
 MAX_FIELDS = 16
@@ -258,16 +261,16 @@ def _worst(replies: Iterable[Reply]) -> Reply:
 
 def handle(request: CallbackRequest, runtime: Runtime, settings: Settings) -> Reply:
     """Verify ``request`` and write what it reports; the Reply to send."""
-    if not (settings.green_uid and settings.green_seed):
+    green: GreenSettings = settings.family(FAMILY_NAME)
+    if not (green.uid and green.seed):
         return Reply(503, "the callback is not configured (GREEN_UID, GREEN_SEED)")
-    if not verify_callback(settings.green_uid, settings.green_seed, request.content, request.checksum,
-                           settings.green_crypt_type):
+    if not verify_callback(green.uid, green.seed, request.content, request.checksum, green.crypt_type):
         return Reply(403, "bad checksum")
     try:
         parsed, items, request_id = parse_content(request.content)
     except Rejected as exc:
         return Reply(exc.status, exc.reason)
-    from .tasks import parse_data_id
+    from ...tasks import parse_data_id
 
     if any(parse_data_id(item.data_id) is None for item in items):
         return Reply(404, "unknown dataId")
@@ -276,9 +279,9 @@ def handle(request: CallbackRequest, runtime: Runtime, settings: Settings) -> Re
 
 def _settle(item: Item, raw: Any, request_id: str | None, runtime: Runtime, settings: Settings) -> Reply:
     """Find the task of one verified result and write its final document."""
-    from . import reconcile, tasks
-    from .recognizers import green
-    from .storage import open_storage
+    from ... import tasks
+    from ...storage import open_storage
+    from . import scan
 
     bucket, _ = tasks.parse_data_id(item.data_id) or ("", "")
     fields = dict(requestId=runtime.request_id, bucket=bucket, taskId=item.task_id, reqId=request_id)
@@ -286,24 +289,25 @@ def _settle(item: Item, raw: Any, request_id: str | None, runtime: Runtime, sett
         storage = open_storage(bucket, runtime, settings)
         record = tasks.load(storage, item.data_id)
         if record is None:
-            receipt = reconcile.load_receipt(storage, item.data_id)
+            receipt = tasks.load_receipt(storage, item.data_id)
             if receipt is None:
                 return Reply(404, "unknown dataId")
             if receipt.get("taskId") != item.task_id:
                 return Reply(409, "the task for this dataId was another one")
             return Reply(200, "already final")
         fields["key"] = record.key
-        if record.kind != green.FAMILY:
+        if record.kind != scan.TASK_KIND:
             return Reply(409, "the dataId is not a Content Security task")
-        if not record.task_id or item.element.get("code") == green.PROCESSING:
+        if not record.task_id or item.element.get("code") == scan.PROCESSING:
             return Reply(503, "the task is not ready yet")
         if record.task_id != item.task_id:
             return Reply(409, "the task for this dataId is another one")
         try:
-            outcome, error = green.final_outcome(record, item.element, raw, request_id), None
+            outcome, error = scan.final_outcome(record, item.element, raw, request_id), None
         except FcocrError as exc:
             outcome, error = None, exc
-        done = reconcile.finish(storage, record, settings, runtime, outcome=outcome, error=error, require_pending=True)
+        done = tasks.finish(storage, record, settings, runtime, outcome=outcome, error=error, require_pending=True,
+                            receipt=True)
     except TransientError as exc:
         logs.log(logging.WARNING, "callback not stored", errorCode=exc.code, **fields)
         return Reply(503, "storage is unavailable")
@@ -312,11 +316,11 @@ def _settle(item: Item, raw: Any, request_id: str | None, runtime: Runtime, sett
             return Reply(404, "unknown dataId")
         logs.log(logging.ERROR, "callback not stored", errorCode=exc.code, **fields)
         return Reply(500, "storage error")
-    if done == reconcile.NOT_READY:
+    if done == tasks.NOT_READY:
         return Reply(503, "the task is not ready yet")
-    if done == reconcile.STALE:
+    if done == tasks.STALE:
         return Reply(200, "the object has changed since; nothing written")
-    return Reply(200, "already final" if done == reconcile.ALREADY_FINAL else "stored")
+    return Reply(200, "already final" if done == tasks.ALREADY_FINAL else "stored")
 
 
 def _respond(reply: Reply, runtime: Runtime, content_chars: int | None = None) -> Reply:
@@ -329,7 +333,8 @@ def _respond(reply: Reply, runtime: Runtime, content_chars: int | None = None) -
 def _serve(read: Any, source: Any, context: Any, settings: Settings | None) -> Reply:
     runtime = Runtime.from_context(context)
     try:
-        settings = settings or Settings.from_env()
+        # The core's settings and green's only: the rejection path loads no other family.
+        settings = settings or Settings.from_env(families=(FAMILY_NAME,))
         logs.configure(settings.log_level)
         request = read(source)
     except Rejected as exc:

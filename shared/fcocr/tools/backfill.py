@@ -36,17 +36,19 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
-from .cli import DOCUMENT_SUFFIXES
-from .errors import ConfigError, FcocrError, ObjectNotFound, PermanentError, TransientError
-from .events import Upload, oss_event
-from .pipeline import App, Report, process
-from .recognizers import capability
-from .results import ResultWriter, is_result_object, utc_now
-from .retry import RetryPolicy, VendorFault, classify
-from .runtime import Credentials, Runtime, credentials_from
-from .storage import ObjectInfo, Storage, open_storage
+from ..config import env_text, env_url
+from ..errors import ConfigError, FcocrError, ObjectNotFound, PermanentError, TransientError
+from ..events import Upload, oss_event
+from ..model import DOCUMENT_SUFFIXES, OssLocation
+from ..pipeline import App, Report, process
+from ..ratelimit import TokenBucket
+from ..recognizers import capability
+from ..results import ResultWriter, is_result_object, utc_now
+from ..retry import RetryPolicy, VendorFault, classify
+from ..runtime import Credentials, Runtime, credentials_from
+from ..storage import ObjectInfo, Storage, open_storage
 
 DEFAULT_SERVICE, DEFAULT_FUNCTION = "fcocr", "ocr_upload"  # template.yml's names
 DEFAULT_QPS, DEFAULT_BATCH = 10.0, 10
@@ -59,45 +61,10 @@ ASYNC_PAYLOAD_LIMIT = 128 * 1024
 BATCH_BYTES = ASYNC_PAYLOAD_LIMIT - 28 * 1024
 CHECKPOINT_DIR = ".fcocr-backfill"
 EVENT_NAME = "ObjectCreated:PutObject"
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 _REGION = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+")
 
 
 # ------------------------------------------------------------------------------------------ pacing
-class TokenBucket:
-    """At most ``rate`` acquisitions a second and ``burst`` at once; the one rate limiter of backfill.
-
-    Tokens are counted on the clock as it is when a waiter wakes, and never above ``burst``: a waiter that
-    wakes late gets no credit for it, so with a burst of 1 two acquisitions are never closer than 1/rate,
-    which is what a quota counted over any sliding second needs. Waiters queue on the lock, one at a time.
-    Clock and sleep are injectable (tests run a fake clock).
-    """
-
-    def __init__(self, rate: float, burst: float = 1.0, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        if not rate > 0 or not burst >= 1:
-            raise ValueError(f"a token bucket needs a rate above 0 and a burst of at least 1, not {rate} and {burst}")
-        self.rate, self.burst, self.clock, self.sleep = float(rate), float(burst), clock, sleep
-        self._tokens = self.burst
-        self._stamp = clock()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> float:
-        """Take a token, waiting for it if need be; returns the seconds waited."""
-        waited = 0.0
-        with self._lock:
-            while True:
-                now = self.clock()
-                self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-                self._stamp = now
-                if self._tokens >= 1.0 - 1e-9:  # float dust must not cost another round
-                    self._tokens = max(0.0, self._tokens - 1.0)
-                    return waited
-                pause = (1.0 - self._tokens) / self.rate
-                self.sleep(pause)
-                waited += pause
-
-
 class Quotas:
     """One TokenBucket per vendor quota (``Capability.quota``), at the capability's ``qps``, capped by ``--qps``."""
 
@@ -118,26 +85,11 @@ class Quotas:
 
 
 # ------------------------------------------------------------------------------------------ target
-@dataclasses.dataclass(frozen=True)
-class Target:
-    bucket: str
-    prefix: str
-
-    @property
-    def url(self) -> str:
-        return f"oss://{self.bucket}/{self.prefix}"
+Target = OssLocation  # what backfill walks: oss://bucket/prefix (the prefix may be empty: the whole bucket)
 
 
 def parse_target(text: str) -> Target:
-    """``oss://bucket/prefix`` (the prefix may be empty: the whole bucket)."""
-    if not text.startswith("oss://"):
-        raise ConfigError(f"{text!r} is not an OSS location: write oss://bucket/prefix")
-    bucket, _, prefix = text[len("oss://"):].partition("/")
-    if not _BUCKET.fullmatch(bucket):
-        raise ConfigError(f"{bucket!r} in {text!r} is not a bucket name (3-63 lower-case letters, digits and '-')")
-    if "\0" in prefix or len(prefix.encode("utf-8")) > 1023:
-        raise ConfigError(f"the prefix in {text!r} holds a NUL byte or is longer than an OSS key may be")
-    return Target(bucket, prefix)
+    return OssLocation.parse(text, what="the backfill target")
 
 
 def skip_reason(key: str, suffix: str) -> str | None:
@@ -225,11 +177,13 @@ class Frontier:
 
 
 # ------------------------------------------------------------------------------------------ FC
-def fc_endpoint(settings: Any, region: str | None, account_id: str | None) -> str:
-    """FCOCR_FC_ENDPOINT, else ``https://<account-id>.<region>.fc.aliyuncs.com``."""
-    if settings.fc_endpoint:
-        return settings.fc_endpoint
-    account = account_id or settings.account_id
+def fc_endpoint(region: str | None, account_id: str | None, env: Mapping[str, str] | None = None) -> str:
+    """FCOCR_FC_ENDPOINT, else ``https://<account-id>.<region>.fc.aliyuncs.com`` (config.CLI_ENVIRONMENT)."""
+    env = os.environ if env is None else env
+    endpoint = env_url(env, "FCOCR_FC_ENDPOINT")
+    if endpoint:
+        return endpoint
+    account = account_id or env_text(env, "ALIBABA_CLOUD_ACCOUNT_ID")
     if not account:
         raise ConfigError("--remote needs the FC endpoint: pass --account-id (or set ALIBABA_CLOUD_ACCOUNT_ID), "
                           "or set FCOCR_FC_ENDPOINT to the full URL")
@@ -735,7 +689,7 @@ def add_arguments(p: Any) -> None:
 def command(args: Any, out: Any = None) -> int:
     """``fcocr backfill``: 0 when everything listed was dispatched, 1 when some keys failed (a re-run retries
     them), 2 when FC or OSS refused the run, 130 when interrupted."""
-    from .cli import Progress, print_table
+    from .console import Progress, print_table
 
     out = out or sys.stdout
     target = parse_target(args.target)
@@ -744,7 +698,7 @@ def command(args: Any, out: Any = None) -> int:
     credentials = None if settings.local_root else credentials_from(None)
     invoker, endpoint = None, ""
     if args.remote:
-        endpoint = fc_endpoint(settings, args.region, args.account_id)
+        endpoint = fc_endpoint(args.region, args.account_id)
         if not args.dry_run:
             invoker = FcInvoker(endpoint, credentials, args.service, args.function, args.qualifier)
     progress = Progress(None)

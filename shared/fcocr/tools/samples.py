@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Generate the synthetic sample documents that sit beside this script.
+"""Generate the synthetic sample documents that sit in fcocr/samples/.
 
-    python shared/fcocr/samples/generate.py [--font PATH] [--font-index N] [--out DIR]
+    python -m fcocr.tools.samples [--font PATH] [--font-index N] [--out DIR]
 
 Every name, company, address, number and amount drawn here is made up; the ID
 number's check digit is deliberately wrong, and every file carries a visible
@@ -25,7 +25,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-HERE = Path(__file__).resolve().parent
+# The samples live in the fcocr package (fcocr/samples/); this generator is an operator tool beside it.
+HERE = Path(__file__).resolve().parent.parent / "samples"
 
 # (path, apt package). For collections (.ttc) the face is picked by name, see _pick_face().
 FONT_CANDIDATES = [
@@ -531,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--font", help="path to a .ttf/.otf/.ttc font with Chinese glyphs")
     ap.add_argument("--font-index", type=int, default=None,
                     help="face index inside a .ttc collection (default: the SC face, else 0)")
-    ap.add_argument("--out", default=str(HERE), help="output directory (default: beside this script)")
+    ap.add_argument("--out", default=str(HERE), help="output directory (default: fcocr/samples/)")
     args = ap.parse_args(argv)
 
     fonts = load_fonts(args.font, args.font_index)

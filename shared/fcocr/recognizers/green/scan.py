@@ -6,7 +6,7 @@ and ``taxi-ticket`` (出租车票). The scan is asynchronous: ``recognize`` writ
 ``/green/image/asyncscan`` through the official SDK (aliyun-python-sdk-green on aliyunsdkcore's ``AcsClient``,
 ROA-signed) and leaves a ``pending`` result. The result arrives later by the callback (``fcocr.callback``) or is
 fetched by the reconcile timer (``fcocr.reconcile``) with ``/green/image/results``; both turn it into the final
-document with ``final_outcome`` below.
+document with ``final_outcome`` below; the timer hands this family its due records (``finish_due``).
 
 The ``dataId`` is ``tasks.data_id_for(bucket, key, etag)``: it names the task record and nothing else, so a
 callback finds the source without trusting anything else it says, and a replay for an older ETag of the key
@@ -14,31 +14,34 @@ finds no record. The service downloads a presigned GET URL of the source (2 h, f
 beyond its limits (20 MB, 30,000 px a side, 250 Mpx; PNG/JPG/BMP/GIF/WEBP) is prepared by ``prepare.fit`` and
 the prepared copy staged under ``.fcocr-staging/`` of the source bucket until the task is final.
 
-Both APIs allow 10 QPS per user and at most 100 tasks (or taskIds) per call: ``RateLimiter`` keeps this
-process under the first, ``submit_batch`` and ``query_results`` under the second.
+Both APIs allow 10 QPS per user and at most 100 tasks (or taskIds) per call: a ``TokenBucket`` per API keeps
+this process under the first, ``submit_batch`` and ``query_results`` under the second.
 """
 
 from __future__ import annotations
 
-import collections
 import json
+import logging
 import re
-import threading
-import time
+from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
-from .. import tasks
-from ..errors import ConfigError, FcocrError, InputError, PermanentError, TransientError
-from ..fields import Field, FieldMap, extract, items_from
-from ..prepare import fit
-from ..results import Outcome, utc_now
-from ..storage import put_staged
-from ..retry import RetryPolicy, VendorFault, classify
-from . import Capability, Limits
-from .cloud import ClientCache, loads, network_error
+from ... import logs, tasks
+from ...errors import ConfigError, FcocrError, InputError, PermanentError, TransientError
+from ...fields import Field, FieldMap, extract, items_from
+from ...model import Capability, Limits, Outcome
+from ...prepare import fit
+from ...ratelimit import TokenBucket
+from ...reconcile import count, not_finished, time_left
+from ...results import utc_now
+from ...retry import RetryPolicy, VendorFault, classify
+from ...storage import delete_staged, put_staged, staged_ref
+from .. import Packaging
+from ..cloud import ClientCache, loads, network_error
+from .settings import GreenSettings
 
-FAMILY = "green"
+NAME = "green"
 API_VERSION = "2018-05-09"
 REGION = "cn-shanghai"
 MiB = 1024 * 1024
@@ -48,6 +51,12 @@ QPS = 10  # per user, for each of the two APIs
 RETENTION_SECONDS = 3600  # "检测结果最长保留一小时"
 QUERY_WINDOW_SECONDS = 4 * 3600  # "最长不能超出4个小时"
 PROCESSING = 280  # a task's code while it is still being scanned
+TASK_KIND = NAME  # the kind written in green task records
+# The gateway's codes, then green's own per-task msg names (its public error codes: 580-592 are the service's
+# faults, 588 its rate quota, 480/592 a failed or slow download of our presigned URL).
+TRANSIENT_CODES = frozenset({"Throttling", "Throttling.User", "InternalError", "ServiceUnavailable", "Timeout",
+                             "GENERAL_ERROR", "DB_FAILED", "TIMEOUT", "CACHE_FAILED", "ALGO_FAILED", "MQ_FAILED",
+                             "EXCEED_QUOTA", "CONNECTION_POOL_FULL", "DOWNLOAD_FAILED", "DOWNLOAD_TIMEOUT"})
 # The service's limits. prepare's max_side bound is exclusive: sides up to 30,000 px pass untouched.
 LIMITS = Limits(formats=frozenset({"png", "jpeg", "bmp", "gif", "webp"}), max_bytes=20 * MiB, max_side=30_001,
                 max_pixels=250_000_000)
@@ -125,33 +134,9 @@ BY_CARD = {c.card: c for c in CARDS}
 
 
 # --------------------------------------------------------------------------------------- pacing
-class RateLimiter:
-    """At most ``calls`` calls in any ``period`` seconds from this process (green: 10 QPS per API and user).
-
-    A sliding window rather than a bursty bucket, because that is how the limit is counted; ``margin`` absorbs
-    the difference between when we send and when the service counts. Clock and sleep are injectable.
-    """
-
-    def __init__(self, calls: int = QPS, period: float = 1.0, margin: float = 0.1,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
-        self.calls, self.period, self.margin = calls, period, margin
-        self.clock, self.sleep = clock, sleep
-        self._stamps: collections.deque[float] = collections.deque()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        with self._lock:
-            while True:
-                now = self.clock()
-                while self._stamps and now - self._stamps[0] >= self.period + self.margin:
-                    self._stamps.popleft()
-                if len(self._stamps) < self.calls:
-                    self._stamps.append(now)
-                    return
-                self.sleep(self._stamps[0] + self.period + self.margin - now)
-
-
-LIMITERS = {"submit": RateLimiter(), "results": RateLimiter()}
+# One call at a time, 1/QPS apart (a small margin for when the service counts arrivals): no sliding second holds
+# more than QPS calls from this process.
+LIMITERS = {"submit": TokenBucket(QPS * 0.98), "results": TokenBucket(QPS * 0.98)}
 
 
 # --------------------------------------------------------------------------------------- client
@@ -167,8 +152,8 @@ def _server_fault(exc: Any) -> VendorFault:
             envelope = None
         if isinstance(envelope, dict) and envelope.get("msg"):
             msg = str(envelope["msg"])
-            return VendorFault(FAMILY, status, msg.split(":", 1)[0].strip(), msg, envelope.get("requestId") or request_id)
-    return VendorFault(FAMILY, status, code, message[:300], request_id)
+            return VendorFault(NAME, status, msg.split(":", 1)[0].strip(), msg, envelope.get("requestId") or request_id)
+    return VendorFault(NAME, status, code, message[:300], request_id)
 
 
 class GreenClient:
@@ -221,23 +206,23 @@ class GreenClient:
             raise classify(_server_fault(exc)) from None
         except ClientException as exc:
             if exc.get_error_code() == "SDK.HttpError":  # refused, reset, timed out
-                raise network_error(FAMILY, exc) from None
+                raise network_error(NAME, exc) from None
             raise PermanentError(f"the green SDK refused the request: {exc.get_error_code()}: {exc.get_error_msg()}",
                                  code="Green.ClientError") from None
-        envelope = loads(answer, FAMILY, 200)
+        envelope = loads(answer, NAME, 200)
         if not isinstance(envelope, dict) or not isinstance(envelope.get("data", []), list):
-            raise classify(VendorFault(FAMILY, 200, "MalformedResponse", "the answer is not green's JSON envelope"))
+            raise classify(VendorFault(NAME, 200, "MalformedResponse", "the answer is not green's JSON envelope"))
         request_id = envelope.get("requestId") or None
         code = envelope.get("code")
         if code != 200:  # a business error answered with HTTP 200
             msg = str(envelope.get("msg") or code)
             status = code if isinstance(code, int) and not isinstance(code, bool) else 200
-            raise classify(VendorFault(FAMILY, status, msg.split(":", 1)[0].strip(), msg, request_id))
+            raise classify(VendorFault(NAME, status, msg.split(":", 1)[0].strip(), msg, request_id))
         return envelope, request_id
 
 
 def client_for(settings: Any, runtime: Any) -> GreenClient:
-    return GreenClient(settings.green_endpoint, runtime.credentials)
+    return GreenClient(settings.family(NAME).endpoint, runtime.credentials)
 
 
 # ------------------------------------------------------------------------------------- submitting
@@ -256,17 +241,16 @@ def _prepare(job: Any) -> tuple[str, dict | None, list[str]]:
     except Exception:
         job.storage.delete(key)
         raise
-    return url, {"bucket": job.storage.bucket, "key": key}, [part.note] if part.note else []
+    return url, staged_ref(job.storage, key), [part.note] if part.note else []
 
 
 def _drop(job: Any, record: tasks.TaskRecord) -> None:
     """Forget a task that was never accepted: its record and its staged copy."""
-    for key in (record.record_key, (record.extra.get("staging") or {}).get("key")):
-        if key:
-            try:
-                job.storage.delete(key)
-            except FcocrError:
-                pass  # a leftover is harmless: reconcile drops records nobody submitted
+    try:
+        tasks.delete(job.storage, record)
+    except FcocrError:
+        pass  # a leftover is harmless: reconcile drops records nobody submitted
+    delete_staged(record.extra.get("staging") or {}, job.storage, job.runtime, job.settings)
 
 
 def submit_batch(jobs: Sequence[Any], card: str, *, client: GreenClient | None = None) -> list[Outcome | FcocrError]:
@@ -296,17 +280,14 @@ def submit_batch(jobs: Sequence[Any], card: str, *, client: GreenClient | None =
                 extra["staging"] = staging
             if warnings:
                 extra["warnings"] = warnings
-            record = tasks.TaskRecord(data_id=ids[index], kind=FAMILY, task_id="", bucket=job.source.bucket,
-                                      key=job.source.key, etag=job.source.etag, recognizer=f"{FAMILY}.{row.card}",
+            record = tasks.TaskRecord(data_id=ids[index], kind=TASK_KIND, task_id="", bucket=job.source.bucket,
+                                      key=job.source.key, etag=job.source.etag, recognizer=f"{NAME}.{row.card}",
                                       submitted_at=utc_now(), size=job.source.size, extra=extra)
             # Before submitting: a result that comes back at once must find its source.
             tasks.save(job.storage, record)
         except FcocrError as exc:
             if staging:  # prepared and staged, but the record could not be saved: nothing will ever delete it
-                try:
-                    job.storage.delete(staging["key"])
-                except FcocrError:
-                    pass
+                delete_staged(staging, job.storage, job.runtime, job.settings)
             answers[index] = exc
             continue
         prepared.append((index, record, url))
@@ -314,9 +295,9 @@ def submit_batch(jobs: Sequence[Any], card: str, *, client: GreenClient | None =
         chunk = prepared[start:start + MAX_TASKS]
         body: dict[str, Any] = {"scenes": ["ocr"], "extras": {"card": card},
                                 "tasks": [{"dataId": record.data_id, "url": url} for _, record, url in chunk]}
-        if settings.green_callback_url:
-            body.update(callback=settings.green_callback_url, seed=settings.green_seed,
-                        cryptType=settings.green_crypt_type)
+        green: GreenSettings = settings.family(NAME)
+        if green.callback_url:
+            body.update(callback=green.callback_url, seed=green.seed, cryptType=green.crypt_type)
         try:
             envelope, request_id = policy.call(lambda timeout, body=body: client.call("submit", body, timeout), runtime)
         except FcocrError as exc:
@@ -346,8 +327,7 @@ def _accepted(job: Any, record: tasks.TaskRecord, item: Any, request_id: str | N
         tasks.save(job.storage, record)
     except FcocrError as exc:
         return exc
-    task = {"id": record.task_id, "kind": FAMILY, "dataId": record.data_id, "submittedAt": record.submitted_at}
-    return Outcome(task=task, vendor_request_id=request_id, warnings=list(record.extra.get("warnings") or []))
+    return Outcome(task=record.ref, vendor_request_id=request_id, warnings=list(record.extra.get("warnings") or []))
 
 
 # ------------------------------------------------------------------------------------- the answer
@@ -357,7 +337,7 @@ def task_error(item: Any, request_id: str | None = None) -> FcocrError:
     code = item.get("code")
     status = code if isinstance(code, int) and not isinstance(code, bool) else None
     msg = str(item.get("msg") or (code if code is not None else "no code"))
-    return classify(VendorFault(FAMILY, status, msg.split(":", 1)[0].strip(), f"task {code}: {msg}", request_id))
+    return classify(VendorFault(NAME, status, msg.split(":", 1)[0].strip(), f"task {code}: {msg}", request_id))
 
 
 def _strings(value: Any) -> Any:
@@ -406,9 +386,8 @@ def final_outcome(record: tasks.TaskRecord, item: dict, raw: Any, request_id: st
         raise PermanentError(f"green answered, but every field of the {row.card} is empty "
                              f"(label {label!r}: not that kind of ticket, or unreadable)", code="Green.NoFields",
                              vendorRequestId=request_id)
-    task = {"id": record.task_id, "kind": FAMILY, "dataId": record.data_id, "submittedAt": record.submitted_at}
     return Outcome(fields=fields, raw=raw, document_type=row.document_type, vendor_request_id=request_id,
-                   warnings=warnings, task=task)
+                   warnings=warnings, task=record.ref)
 
 
 def query_results(settings: Any, runtime: Any, task_ids: Sequence[str], *,
@@ -424,14 +403,94 @@ def query_results(settings: Any, runtime: Any, task_ids: Sequence[str], *,
     return found, request_id
 
 
-# -------------------------------------------------------------------------------------- provider
-class GreenProvider:
-    name = FAMILY
+# ------------------------------------------------------------------------------- finishing due tasks
+def _expired(record: tasks.TaskRecord, age: float, item: dict | None) -> PermanentError:
+    said = f" (the service said {item.get('code')} {item.get('msg')})" if item else ""
+    return PermanentError(f"no result for task {record.task_id}{said}: it was submitted {int(age)} s ago, the service "
+                          "keeps results for 1 h and no callback delivered it (check GREEN_CALLBACK_URL and the "
+                          "scan_callback function's logs)", code="Green.Expired",
+                          vendorCode=str(item.get("msg")) if item and item.get("msg") else None)
+
+
+def _finish(storage: Any, record: tasks.TaskRecord, settings: Any, runtime: Any, counts: Counter, *,
+            outcome: Outcome | None = None, error: FcocrError | None = None) -> None:
+    count(counts, tasks.finish(storage, record, settings, runtime, outcome=outcome, error=error,
+                               require_pending=False, receipt=True))
+
+
+def finish_due(storage: Any, due: list[tuple[tasks.TaskRecord, float]], settings: Any, runtime: Any,
+               counts: Counter) -> None:
+    """The reconcile timer's part: results of due tasks from ``/green/image/results``, 100 taskIds a call.
+
+    The service keeps a result for 1 h and answers queries for 4 h: a task with no result past the hour is
+    recorded failed (``Green.Expired``) with that reason, and one past 4 h is not even asked about. A record saved
+    but never submitted (the upload function stopped in between) is failed after an hour."""
+    to_query: list[tuple[tasks.TaskRecord, float]] = []
+    for record, age in due:
+        try:
+            if not record.task_id:
+                if age > RETENTION_SECONDS:
+                    _finish(storage, record, settings, runtime, counts, error=TransientError(
+                        "the scan was never submitted: the upload function stopped between saving the task and "
+                        "submitting it; process the object again", code="Green.NotSubmitted"))
+                else:
+                    counts["waiting"] += 1
+            elif age > QUERY_WINDOW_SECONDS:
+                _finish(storage, record, settings, runtime, counts, error=_expired(record, age, None))
+            else:
+                to_query.append((record, age))
+        except FcocrError as exc:
+            not_finished(storage, record, runtime, exc, counts)
+    for start in range(0, len(to_query), MAX_TASKS):
+        if not time_left(runtime):
+            counts["deferred"] += len(to_query) - start
+            return
+        chunk = to_query[start:start + MAX_TASKS]
+        try:
+            found, request_id = query_results(settings, runtime, [r.task_id for r, _ in chunk])
+        except FcocrError as exc:
+            logs.log(logging.WARNING, "green results query failed", requestId=runtime.request_id,
+                     bucket=storage.bucket, errorCode=exc.code, tasks=len(chunk))
+            counts["errors"] += len(chunk)
+            continue
+        for record, age in chunk:
+            item = found.get(record.task_id)
+            outcome: Outcome | None = None
+            error: FcocrError | None = None
+            if item is not None and item.get("code") == 200:
+                try:
+                    outcome = final_outcome(record, item, raw=item, request_id=request_id)
+                except FcocrError as exc:
+                    error = exc
+            elif age > RETENTION_SECONDS:
+                error = _expired(record, age, item)
+            elif item is None or item.get("code") == PROCESSING:
+                counts["pending"] += 1
+                continue
+            else:
+                error = task_error(item, request_id)
+            try:
+                _finish(storage, record, settings, runtime, counts, outcome=outcome, error=error)
+            except FcocrError as exc:  # a storage fault: this task waits for the next tick, the others go on
+                not_finished(storage, record, runtime, exc, counts)
+
+
+# -------------------------------------------------------------------------------------- the family
+class GreenFamily:
+    name = NAME
     capabilities = {
-        f"{FAMILY}.{c.card}": Capability(id=f"{FAMILY}.{c.card}", title=c.title, limits=LIMITS, mode="async",
-                                         document_type=c.document_type, qps=QPS, qps_scope="green.asyncscan")
+        f"{NAME}.{c.card}": Capability(id=f"{NAME}.{c.card}", title=c.title, limits=LIMITS, mode="async",
+                                       document_type=c.document_type, qps=QPS, qps_scope="green.asyncscan")
         for c in CARDS
     }
+    transient_codes = TRANSIENT_CODES
+    packaging = Packaging(
+        requirements=("aliyun-python-sdk-core", "aliyun-python-sdk-green"),
+        verify=("fcocr.recognizers.green.scan", "fcocr.recognizers.green.callback", "aliyunsdkcore.client",
+                "aliyunsdkcore.auth.credentials", "aliyunsdkcore.acs_exception.exceptions",
+                "aliyunsdkgreen.request.v20180509.ImageAsyncScanRequest",
+                "aliyunsdkgreen.request.v20180509.ImageAsyncScanResultsRequest"))
+    task_kinds = (TASK_KIND,)
 
     def recognize(self, capability: Capability, job: Any, options: dict) -> Outcome:
         [answer] = submit_batch([job], capability.id.split(".", 1)[1])
@@ -439,5 +498,7 @@ class GreenProvider:
             raise answer
         return answer
 
+    finish_due = staticmethod(finish_due)
 
-PROVIDER = GreenProvider()
+
+FAMILY = GreenFamily()

@@ -73,23 +73,33 @@ FC_MARKER_ENVIRONMENT = {
     "platform_release": "", "platform_version": "", "extra": "",
 }
 
-# Which recognizer family needs which requirement of fcocr's extras ("base": every deployment).
-# tests/test_package.py checks that every requirement of the cloud and local extras is placed here.
-REQUIREMENT_GROUPS = {
+# Which requirement of fcocr's extras goes where ("base": every deployment; "cli": never on FC). Each family
+# declares its own (``Family.packaging.requirements``); these are the core's and the operator tools'.
+# tests/test_package.py checks that every requirement of the cloud and local extras is placed.
+CORE_REQUIREMENT_GROUPS = {
     "oss2": "base",  # storage: every function reads and writes OSS
     "pypdfium2": "base",  # PDF page counts and rendering: needed by every family
-    "requests": "market",  # FC's own 2.28.1 serves it (and oss2)
-    "alibabacloud-tea-openapi": "aliyun",
-    "tencentcloud-sdk-python-common": "tencent",
-    "tencentcloud-sdk-python-ocr": "tencent",
-    "aliyun-python-sdk-core": "green",
-    "aliyun-python-sdk-green": "green",
-    "rapidocr": "local",
-    "onnxruntime": "local",
     "aliyun-fc2": "cli",  # fcocr backfill --remote invokes the function from your machine: never needed on FC
 }
+
+
+def requirement_groups() -> dict[str, str]:
+    from ..recognizers import families
+
+    groups = dict(CORE_REQUIREMENT_GROUPS)
+    for family in families():
+        for name in family.packaging.requirements:
+            groups.setdefault(name, family.name)
+    return groups
+
+
+def family_names() -> tuple[str, ...]:
+    from ..recognizers import FAMILY_MODULES
+
+    return tuple(FAMILY_MODULES)
+
+
 PACKAGED_EXTRAS = ("oss", "cloud", "local")
-PROVIDERS = ("local", "aliyun", "market", "tencent", "green")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +117,7 @@ PRUNE: tuple[Rule, ...] = (
     Rule("*.dist-info/REQUESTED", "pip bookkeeping"),
     Rule("*.dist-info/direct_url.json", "pip bookkeeping"),
     Rule("fcocr/samples", "the demo documents of `fcocr demo`: never read on FC"),
+    Rule("fcocr/tools", "the operator tools (fcocr command, backfill, packaging, sample generator): never on FC"),
     Rule("*/tests", "a dependency's own test suite"),
     Rule("*/test_*.py", "a dependency's own tests"),
     Rule("crcmod/test.py", "crcmod's tests"),
@@ -194,7 +205,7 @@ def wheel_requirements(wheel: Path) -> list[Requirement]:
 
 def providers_for_routes(spec: str | None) -> set[str]:
     """The recognizer families the routes name (``spec`` as FCOCR_ROUTES takes it; None: the shipped routes)."""
-    from .routing import Router
+    from ..routing import Router
 
     return {route.recognizer.split(".", 1)[0] for route in Router.load(spec).routes}
 
@@ -202,9 +213,10 @@ def providers_for_routes(spec: str | None) -> set[str]:
 def select(requirements: Sequence[Requirement], providers: Iterable[str]) -> list[str]:
     """The pip requirement strings a deployment for ``providers`` needs."""
     providers = set(providers)
-    unknown = providers - set(PROVIDERS)
+    unknown = providers - set(family_names())
     if unknown:
-        raise PackageError(f"unknown recognizer families {sorted(unknown)} (known: {', '.join(PROVIDERS)})")
+        raise PackageError(f"unknown recognizer families {sorted(unknown)} (known: {', '.join(family_names())})")
+    groups = requirement_groups()
     wanted: dict[str, str] = {}
     for req in requirements:
         if req.extra is None:
@@ -212,10 +224,10 @@ def select(requirements: Sequence[Requirement], providers: Iterable[str]) -> lis
             continue
         if req.extra not in PACKAGED_EXTRAS:
             continue  # dev tools
-        group = REQUIREMENT_GROUPS.get(req.name)
+        group = groups.get(req.name)
         if group is None:
-            raise PackageError(f"{req.spec} (extra {req.extra!r}) has no entry in fcocr.package.REQUIREMENT_GROUPS: "
-                               "say which recognizer family needs it")
+            raise PackageError(f"{req.spec} (extra {req.extra!r}) is needed by no recognizer family's packaging "
+                               "(Family.packaging.requirements) nor by the core (CORE_REQUIREMENT_GROUPS)")
         if group == "base" or group in providers:  # "cli": never
             wanted.setdefault(req.name, req.spec)
     return [wanted[name] for name in sorted(wanted)]
@@ -668,7 +680,7 @@ class Built:
 
 
 def repository_root() -> Path:
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     if not (root / "pyproject.toml").is_file() or not (root / "functions").is_dir():
         raise PackageError(f"fcocr package runs from a checkout of the repository (no pyproject.toml at {root})")
     return root
@@ -891,26 +903,17 @@ def verify_imports(zip_path: Path, python: str, modules: Sequence[str], runtime:
         return proc.stdout.strip()
 
 
-# The modules each family's code imports (lazily) on FC: what --verify imports from the built zip.
-FAMILY_MODULES = {
-    "base": ["index", "fcocr.pipeline", "fcocr.callback", "fcocr.reconcile", "fcocr.imaging", "fcocr.prepare",
-             "oss2", "PIL.Image", "PIL.JpegImagePlugin", "PIL.PngImagePlugin", "PIL.TiffImagePlugin",
-             "PIL.WebPImagePlugin", "PIL.GifImagePlugin", "PIL.BmpImagePlugin", "pypdfium2", "yaml"],
-    "aliyun": ["fcocr.recognizers.aliyun", "alibabacloud_tea_openapi.client", "alibabacloud_tea_openapi.models",
-               "alibabacloud_tea_openapi.exceptions", "alibabacloud_tea_openapi.utils_models", "darabonba.runtime"],
-    "tencent": ["fcocr.recognizers.tencent", "tencentcloud.common.credential", "tencentcloud.ocr.v20181119.ocr_client",
-                "tencentcloud.common.profile.client_profile", "tencentcloud.common.profile.http_profile",
-                "tencentcloud.common.exception.tencent_cloud_sdk_exception"],
-    "green": ["fcocr.recognizers.green", "aliyunsdkcore.client", "aliyunsdkcore.auth.credentials",
-              "aliyunsdkcore.acs_exception.exceptions", "aliyunsdkgreen.request.v20180509.ImageAsyncScanRequest",
-              "aliyunsdkgreen.request.v20180509.ImageAsyncScanResultsRequest"],
-    "market": ["fcocr.recognizers.market", "requests"],
-    "local": ["fcocr.recognizers.local", "rapidocr", "onnxruntime", "numpy"],
-}
+# What --verify imports from every built zip: the handler and the core; each family adds its own
+# (``Family.packaging.verify``: its modules and the SDK modules they import lazily on FC).
+CORE_MODULES = ["index", "fcocr.pipeline", "fcocr.reconcile", "fcocr.imaging", "fcocr.prepare",
+                "oss2", "PIL.Image", "PIL.JpegImagePlugin", "PIL.PngImagePlugin", "PIL.TiffImagePlugin",
+                "PIL.WebPImagePlugin", "PIL.GifImagePlugin", "PIL.BmpImagePlugin", "pypdfium2", "yaml"]
 
 
 def modules_to_verify(providers: Iterable[str]) -> list[str]:
-    return [m for family in ("base", *sorted(providers)) for m in FAMILY_MODULES.get(family, [])]
+    from ..recognizers import family
+
+    return CORE_MODULES + [m for name in sorted(providers) for m in family(name).packaging.verify]
 
 
 def report(built: Built, budget_mb: float = BUDGET_MB, out=None) -> list[str]:
@@ -981,7 +984,7 @@ def oss_uris(zips: dict[str, Path], bucket: str, prefix: str) -> dict[str, str]:
 
 def run_cli(args, out=None) -> int:
     """``fcocr package`` (arguments parsed by fcocr.cli)."""
-    from .config import Settings
+    from ..config import Settings
 
     out = out or sys.stdout
     routes = args.routes or Settings.from_env().routes
