@@ -1,6 +1,7 @@
 # fcocr: one entry point. Every target makes its own virtual environment and installs what it needs.
 #   make demo    recognize the shipped samples offline with the real handler, and show the results
-#   make test    run the whole test suite
+#   make test    lint (ruff), then run the whole test suite
+#   make lint    ruff only
 #   make bench   print the benchmark figures quoted in the README
 #   make package build build/<function>.zip for Function Compute [ROUTES=file-or-json] [CODE_BUCKET=bucket]
 #                [VERIFY=python3.10: import each zip with FC's runtime emulated]
@@ -9,7 +10,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PIP_FLAGS = --disable-pip-version-check --quiet
 
-.PHONY: demo test bench package clean
+.PHONY: demo test lint bench package clean
 
 $(VENV)/.installed-%: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +22,11 @@ demo: $(VENV)/.installed-local,oss,dev
 	$(VENV)/bin/fcocr demo --out demo-out
 
 test: $(VENV)/.installed-local,oss,dev
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed-local,oss,dev
+	$(VENV)/bin/ruff check .
 
 bench: $(VENV)/.installed-local,oss,dev
 	$(PY) bench/run.py

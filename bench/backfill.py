@@ -39,9 +39,9 @@ def main() -> int:
     for name in list(os.environ):
         if name.startswith(("FCOCR_", "ALIBABA_CLOUD_")) or name.lower().endswith("_proxy"):
             del os.environ[name]
-    from fcocr.tools.backfill import Backfill, FcInvoker, parse_target
     from fcocr.pipeline import App
     from fcocr.runtime import Credentials
+    from fcocr.tools.backfill import Backfill, FcInvoker, parse_target
     from tests.emulators.fc import FcEmulator
     from tests.emulators.oss import OssEmulator
 

@@ -87,10 +87,9 @@ def one(recognizer: str, family: str, megabytes: int) -> dict:
     import resource
 
     sys.path.insert(0, str(REPO))
+    from fcocr.events import oss_event
     from tests.conftest import event_bytes, load_function
     from tests.emulators.oss import OssEmulator
-
-    from fcocr.events import oss_event
 
     data = photo(megabytes)
     ak, sk = "bench-ak", "bench-secret"

@@ -8,10 +8,10 @@ from types import SimpleNamespace
 
 from PIL import Image
 
-from .conftest import event_bytes, load_function
-
 from fcocr import pipeline
 from fcocr.events import oss_event
+
+from .conftest import event_bytes, load_function
 
 handler = load_function("ocr_upload").handler
 BUCKET = "fcocr-cloud"

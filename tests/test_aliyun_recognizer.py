@@ -121,8 +121,8 @@ def test_an_async_job_still_running_leaves_a_pending_result_and_a_task_record(mo
 
 
 def open_oss(oss):
-    from fcocr.storage import OssStorage
     from fcocr.runtime import Credentials
+    from fcocr.storage import OssStorage
 
     return OssStorage(BUCKET, endpoint=oss.endpoint, region="cn-shanghai", credentials=Credentials(AK, SK, TOKEN))
 

@@ -17,13 +17,23 @@ from pathlib import Path
 
 import pytest
 
-from fcocr.tools import cli
-from fcocr.tools.backfill import (PACE, Backfill, Checkpoint, FcInvoker, Frontier, Quotas, TokenBucket,
-                            default_checkpoint, parse_target, skip_reason)
 from fcocr.errors import ConfigError
 from fcocr.pipeline import App
 from fcocr.recognizers import family as provider
 from fcocr.storage import OssStorage
+from fcocr.tools import cli
+from fcocr.tools.backfill import (
+    PACE,
+    Backfill,
+    Checkpoint,
+    FcInvoker,
+    Frontier,
+    Quotas,
+    TokenBucket,
+    default_checkpoint,
+    parse_target,
+    skip_reason,
+)
 
 from .cloud import AK, BUCKET, SK, TOKEN, fc_context, image, route
 from .conftest import load_function

@@ -17,15 +17,17 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from fcocr import tasks
-from fcocr.recognizers.green import callback
-from fcocr.tools import cli
-from fcocr.recognizers.green.checksum import callback_checksum
 from fcocr.config import Settings
+from fcocr.recognizers.green import callback
+from fcocr.recognizers.green.checksum import callback_checksum
 from fcocr.results import Outcome, ResultDocument, ResultWriter, SourceRef, utc_now
 from fcocr.storage import LocalStorage
+from fcocr.tools import cli
 
 from .conftest import REPO, load_function, put_local
 from .emulators.green import load_examples

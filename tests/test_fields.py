@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fcocr.fields import FIELD_SETS, Field, clean, extract, items_from, lookup, MISSING, normalize_date, taxi_fields
+from fcocr.fields import FIELD_SETS, MISSING, Field, clean, extract, items_from, lookup, normalize_date, taxi_fields
 
 
 def test_paths_alternatives_selectors_and_object_for_array():

@@ -12,9 +12,9 @@ import urllib.request
 
 import pytest
 
-from fcocr.tools import cli
 from fcocr.config import Settings
 from fcocr.errors import ConfigError
+from fcocr.tools import cli
 
 from .conftest import REPO
 

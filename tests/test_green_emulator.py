@@ -28,8 +28,7 @@ from aliyunsdkcore.auth.credentials import StsTokenCredential
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.utils import parameter_helper
 from aliyunsdkgreen.request.v20180509.ImageAsyncScanRequest import ImageAsyncScanRequest
-from aliyunsdkgreen.request.v20180509.ImageAsyncScanResultsRequest import \
-    ImageAsyncScanResultsRequest
+from aliyunsdkgreen.request.v20180509.ImageAsyncScanResultsRequest import ImageAsyncScanResultsRequest
 
 from fcocr.recognizers.green.checksum import callback_checksum, verify_callback
 from tests.emulators.green import CARDS, GreenEmulator, load_examples
@@ -440,7 +439,7 @@ def test_results_query_rules(green, oss):
     assert [(i["code"], i["taskId"]) for i in answer["data"]] == [(404, "img-never-issued"),
                                                                    (200, task_id)]
     for bad in ([], [task_id] * 101, {"taskId": task_id}, [1, 2]):
-        exc = server_error(lambda: query(green, bad))
+        exc = server_error(lambda bad=bad: query(green, bad))
         assert exc.get_http_status() == 400
     assert len(query(green, [task_id] * 100)["data"]) == 100
 

@@ -15,12 +15,12 @@ from urllib.parse import urlencode
 import pytest
 
 from fcocr import pipeline, reconcile, tasks
-from fcocr.tools import cli
 from fcocr.config import Settings
 from fcocr.recognizers.green import scan as green_module
 from fcocr.results import ResultDocument, ResultWriter, utc_now
 from fcocr.runtime import Credentials, Runtime
 from fcocr.storage import OssStorage
+from fcocr.tools import cli
 
 from .cloud import AK, BUCKET, SK, TOKEN, fc_context, image, pdf, result, route, upload
 from .emulators.green import GreenEmulator, load_examples
@@ -393,7 +393,7 @@ def test_batches_of_100_tasks_at_most_10_calls_a_second(monkeypatch, oss, green)
     assert [len(r.body["tasks"]) for r in submits(green)] == [100, 20]
     assert all(a.task for a in answers) and answers[-1] is answers[0]
     writer = ResultWriter(store, ".ocr.json")
-    for job, answer in zip(jobs, answers):
+    for job, answer in zip(jobs, answers, strict=False):
         writer.write(ResultDocument.from_outcome(answer, source=job.source, recognizer="green.train-ticket",
                                                  started_at=utc_now(), finished_at=utc_now(), duration_ms=0))
     assert run_reconcile()["buckets"][BUCKET] == {"finished": 120}

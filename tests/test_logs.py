@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import pytest
 
 from fcocr import pipeline
-from fcocr.tools import cli
 from fcocr.errors import FcocrError
 from fcocr.events import oss_event
+from fcocr.tools import cli
 
 from .cloud import AK, BUCKET, SK, TOKEN, image, result, upload
 from .conftest import REPO, event_bytes, load_function, put_local

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from fcocr.recognizers.market import IDS as MARKET_IDS, url_variable as market_url_variable
 from fcocr.errors import TransientError
+from fcocr.recognizers.market import IDS as MARKET_IDS
+from fcocr.recognizers.market import url_variable as market_url_variable
 
 from .cloud import image, pdf, result, route, upload
 from .emulators import market as market_emulator

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from fcocr.tools import cli, package
 from fcocr.tools.package import PackageError, Requirement
 

@@ -9,8 +9,8 @@ from PIL import Image
 
 from fcocr import imaging
 from fcocr.errors import InputError
-from fcocr.prepare import base64_limit, fit
 from fcocr.model import ALL_FORMATS, Limits
+from fcocr.prepare import base64_limit, fit
 
 
 def doc(data: bytes):

@@ -28,11 +28,12 @@ def test_console_events_in_the_readme_exist():
 
 
 def test_every_routable_capability_is_listed_with_its_configuration():
+    from fcocr.recognizers import FAMILY_MODULES as PROVIDER_MODULES
+    from fcocr.recognizers import family as provider
     from fcocr.recognizers.market import url_variable as market_url_variable
-    from fcocr.recognizers import FAMILY_MODULES as PROVIDER_MODULES, family as provider
 
     for name in PROVIDER_MODULES:
-        for cap_id, cap in provider(name).capabilities.items():
+        for cap_id, _cap in provider(name).capabilities.items():
             assert f"`{cap_id}`" in README, cap_id
             if name == "market":
                 assert f"`{market_url_variable(cap_id.split('.', 1)[1])}`" in README

@@ -12,19 +12,20 @@ import re
 
 import pytest
 import yaml
+
 from fcocr import config
 from fcocr.config import (
     DEFAULT_RESULT_SUFFIX,
     ENVIRONMENT,
 )
-from fcocr.model import DOCUMENT_SUFFIXES
-from fcocr.recognizers.market import IDS as MARKET_IDS, url_variable as market_url_variable
 from fcocr.events import ACTIONS
-from fcocr.tools.package import FUNCTIONS as PACKAGED_FUNCTIONS
+from fcocr.model import DOCUMENT_SUFFIXES
 from fcocr.recognizers.aliyun import ACTIONS as VIAPI_ACTIONS
-from fcocr.tasks import RECEIPT_SUFFIX
+from fcocr.recognizers.market import IDS as MARKET_IDS
+from fcocr.recognizers.market import url_variable as market_url_variable
 from fcocr.results import RESERVED_PREFIXES
-from fcocr.tasks import TASK_PREFIX, TASK_SUFFIX
+from fcocr.tasks import RECEIPT_SUFFIX, TASK_PREFIX, TASK_SUFFIX
+from fcocr.tools.package import FUNCTIONS as PACKAGED_FUNCTIONS
 
 from .conftest import REPO
 

@@ -30,8 +30,15 @@ from tencentcloud.ocr.v20181119.ocr_client import OcrClient
 
 from tests.emulators.oss import OssEmulator
 from tests.emulators.tencent import (
-    ALLOWED_REGIONS, MAX_BASE64_BYTES, MAX_RAW_BYTES, TencentEmulator, TencentError,
-    example_response, tc3_signature, verify_tc3)
+    ALLOWED_REGIONS,
+    MAX_BASE64_BYTES,
+    MAX_RAW_BYTES,
+    TencentEmulator,
+    TencentError,
+    example_response,
+    tc3_signature,
+    verify_tc3,
+)
 
 SECRET_ID, SECRET_KEY = "AKIDtest", "secret-test"
 

@@ -250,7 +250,7 @@ def load_examples() -> Dict[str, str]:
             elif current is not None:
                 current.append(line)
         texts = {name: '\n'.join(lines).strip() for name, lines in examples.items()}
-        for name, text in texts.items():
+        for _name, text in texts.items():
             json.loads(text)   # fail loudly on a broken data file
         _examples_cache = texts
     return dict(_examples_cache)

@@ -25,10 +25,9 @@ from ..model import Capability, Outcome
 
 if TYPE_CHECKING:  # the core's types, for the contract's signatures only
     from ..config import Settings
+    from ..imaging import Document
     from ..runtime import Runtime
     from ..storage import ObjectInfo, Storage
-    from ..tasks import TaskRecord
-    from ..imaging import Document
 
 FAMILY_MODULES: dict[str, str] = {
     "local": "fcocr.recognizers.local",

@@ -17,8 +17,8 @@ from typing import Any, Callable, Mapping
 from .. import fields as fieldsets
 from .. import logs
 from ..errors import FcocrError, PermanentError, TransientError
-from ..prepare import Part, fit
 from ..model import Capability, Line, Outcome
+from ..prepare import Part, fit
 from ..retry import RetryPolicy, VendorFault, classify
 
 LinesReader = Callable[[Any, int], list[Line]]

@@ -12,10 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
-
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
 from ..config import env_int
 from ..errors import ConfigError, PermanentError

@@ -14,11 +14,9 @@ answer whose fields are all empty is a failure, never a silent success.
 from __future__ import annotations
 
 import base64
-from typing import Any
-from urllib.parse import urlsplit
-
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 from ..config import env_choice, env_text, env_url
 from ..errors import ConfigError

@@ -23,22 +23,22 @@ import json
 import os
 import shutil
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from ..errors import FcocrError
-from ..events import oss_event
+from ..events import Upload
 from ..model import DOCUMENT_SUFFIXES
-from ..pipeline import App, Report, handle_oss_event
+from ..pipeline import App, Report, handle_oss_event, process
 from ..results import is_result_key
 from ..routing import Router
-from ..runtime import LocalContext
+from ..runtime import LocalContext, Runtime
 from .console import Progress, print_table
 
 # The demo also places one sample under this key, so events/oss-chinese-key.json has something to read.
+PROCESS_EVENT = "ObjectCreated:PutObject"  # what a local file counts as: an upload
 DEMO_ODD_KEY = "发票 样本/2026年11月 报销+差旅/增值税 发票.png"
 
 
@@ -72,11 +72,9 @@ def collect(paths: Iterable[str], suffix: str) -> list[LocalUpload]:
 
 
 def _run_one(application: App, upload: LocalUpload) -> Report:
-    size = upload.path.stat().st_size
-    event = {"events": [oss_event(upload.bucket, upload.key, size=size)]}
-    try:
-        result = handle_oss_event(json.dumps(event).encode("utf-8"), LocalContext(), application)
-        return Report(**result["records"][0])
+    record = Upload(PROCESS_EVENT, upload.bucket, upload.key, size=upload.path.stat().st_size)
+    try:  # the upload function's own entry, as FC would call it for this record
+        return process(record, Runtime.from_context(LocalContext()), application)
     except FcocrError as exc:  # a transient fault that FC would retry: report it, go on with the rest
         return Report(upload.bucket, upload.key, "failed", reason=exc.message, error_code=exc.code)
 

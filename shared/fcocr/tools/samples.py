@@ -263,7 +263,7 @@ def make_vat_invoice(fonts: Fonts) -> Image.Image:
         ("税率", 1120, 1220, "c"),
         ("税额", 1220, R, "r"),
     ]
-    for i, (hdr, x0, x1, _a) in enumerate(cols):
+    for hdr, x0, x1, _a in cols:
         draw_text(d, ((x0 + x1) // 2, y_buyer_end + 22), hdr, f_lab, fill=BROWN, anchor="mm")
 
     def cell(text, x0, x1, align, y, font, fill=BLACK):
@@ -276,7 +276,7 @@ def make_vat_invoice(fonts: Fonts) -> Image.Image:
 
     for r, item in enumerate(inv["items"]):
         y = y_items_hdr + 10 + r * row_h + row_h // 2
-        for (hdr, x0, x1, align), val in zip(cols, item):
+        for (_hdr, x0, x1, align), val in zip(cols, item, strict=False):
             if val:
                 cell(val, x0, x1, align, y, f_val)
     # 合计 row
@@ -314,7 +314,7 @@ _ID_CHECK = "10X98765432"
 
 def id_check_digit(first17: str) -> str:
     """The GB 11643 check character for the first 17 digits."""
-    return _ID_CHECK[sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS)) % 11]
+    return _ID_CHECK[sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS, strict=False)) % 11]
 
 
 def made_up_id_number() -> str:

@@ -189,8 +189,9 @@ class GreenClient:
         if api == "submit":
             from aliyunsdkgreen.request.v20180509.ImageAsyncScanRequest import ImageAsyncScanRequest as Request
         else:
-            from aliyunsdkgreen.request.v20180509.ImageAsyncScanResultsRequest import \
-                ImageAsyncScanResultsRequest as Request
+            from aliyunsdkgreen.request.v20180509.ImageAsyncScanResultsRequest import (
+                ImageAsyncScanResultsRequest as Request,
+            )
         request = Request()
         request.set_endpoint(self.endpoint)
         request.set_protocol_type("https")
