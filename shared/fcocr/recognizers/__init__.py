@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Protocol
 
 from ..errors import ConfigError
-from ..model import Capability, Outcome
+from ..model import Capability, Outcome, SourceRef
 
 if TYPE_CHECKING:  # the core's types, for the contract's signatures only
     from ..config import Settings
@@ -50,6 +50,7 @@ class Packaging:
 class Job(Protocol):
     """One object to recognize, as a family sees it (``fcocr.pipeline.Job``)."""
 
+    source: SourceRef  # the object the result sits beside (bucket, key, ETag, size)
     settings: "Settings"
     runtime: "Runtime"
     storage: "Storage"

@@ -30,7 +30,7 @@ from ..reconcile import count, not_finished, time_left
 from ..results import utc_now
 from ..retry import RetryPolicy, VendorFault, classify
 from ..storage import STAGING_PREFIX, delete_staged, open_storage, put_staged, staged_ref
-from . import Packaging
+from . import Job, Packaging
 from .cloud import ClientCache, Reply, Row, box_lines, loads, network_error, number, rotated_rect, run
 
 NAME = "aliyun"
@@ -356,7 +356,7 @@ class AliyunFamily:
     def client(self, job: Any) -> ViapiClient:
         return ViapiClient(job.settings.family(NAME).endpoint, job.runtime.credentials)
 
-    def recognize(self, capability: Capability, job: Any, options: dict) -> Outcome:
+    def recognize(self, capability: Capability, job: Job, options: dict) -> Outcome:
         action = BY_ACTION[capability.id.split(".", 1)[1]]
         if action.mode == "poll":
             raise ConfigError("aliyun.GetAsyncJobResult is not a recognizer to route to: fcocr calls it to finish "

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from ..config import env_int
 from ..errors import ConfigError, PermanentError
 from ..model import IMAGE_FORMATS, Capability, Limits, Line, OptionSpec, Outcome
-from . import Packaging
+from . import Job, Packaging
 
 ENGINE_NAME = "rapidocr"
 
@@ -123,7 +123,7 @@ class LocalFamily:
     def warm_up(self, settings: Any) -> None:
         engine(settings.family(self.name).ocr_threads)
 
-    def recognize(self, capability: Capability, job: Any, options: dict) -> Outcome:
+    def recognize(self, capability: Capability, job: Job, options: dict) -> Outcome:
         import numpy as np
 
         document = job.document(capability)  # read and checked before the engine loads

@@ -27,7 +27,7 @@ from ..fields import MISSING, Field, end_date_or_period, lookup, taxi_fields
 from ..model import Capability, Limits, Line, OptionSpec, Outcome
 from ..prepare import Part
 from ..retry import VendorFault, classify
-from . import Packaging
+from . import Job, Packaging
 from .cloud import Reply, Row, box_lines, loads, network_error, number, rotated_rect, run
 
 NAME = "market"
@@ -213,7 +213,7 @@ class MarketFamily:
         for api in APIS
     }
 
-    def recognize(self, capability: Capability, job: Any, options: dict) -> Outcome:
+    def recognize(self, capability: Capability, job: Job, options: dict) -> Outcome:
         api = BY_ID[capability.id.split(".", 1)[1]]
         settings = job.settings.family(NAME)
         url = settings.urls.get(api.id)

@@ -24,7 +24,7 @@ from ..fields import Field, items_from
 from ..model import Capability, Limits, Outcome
 from ..prepare import Part, base64_limit
 from ..retry import RetryPolicy, VendorFault, classify
-from . import Packaging
+from . import Job, Packaging
 from .cloud import ClientCache, Reply, Row, loads, network_error, outcome_from, run
 
 NAME = "tencent"
@@ -157,7 +157,7 @@ class TencentFamily:
                 "tencentcloud.common.exception.tencent_cloud_sdk_exception"))
     task_kinds: tuple[str, ...] = ()
 
-    def recognize(self, capability: Capability, job: Any, options: dict) -> Outcome:
+    def recognize(self, capability: Capability, job: Job, options: dict) -> Outcome:
         settings = job.settings.family(NAME)
 
         def params_for(part: Part, page_number: int | None = None) -> dict[str, Any]:

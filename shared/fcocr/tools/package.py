@@ -983,7 +983,7 @@ def oss_uris(zips: dict[str, Path], bucket: str, prefix: str) -> dict[str, str]:
 
 
 def run_cli(args, out=None) -> int:
-    """``fcocr package`` (arguments parsed by fcocr.cli)."""
+    """``fcocr package`` (arguments parsed by fcocr.tools.cli)."""
     from ..config import Settings
 
     out = out or sys.stdout

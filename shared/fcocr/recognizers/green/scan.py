@@ -37,7 +37,7 @@ from ...reconcile import count, not_finished, time_left
 from ...results import utc_now
 from ...retry import RetryPolicy, VendorFault, classify
 from ...storage import delete_staged, put_staged, staged_ref
-from .. import Packaging
+from .. import Job, Packaging
 from ..cloud import ClientCache, loads, network_error
 from .settings import GreenSettings
 
@@ -493,7 +493,7 @@ class GreenFamily:
                 "aliyunsdkgreen.request.v20180509.ImageAsyncScanResultsRequest"))
     task_kinds = (TASK_KIND,)
 
-    def recognize(self, capability: Capability, job: Any, options: dict) -> Outcome:
+    def recognize(self, capability: Capability, job: Job, options: dict) -> Outcome:
         [answer] = submit_batch([job], capability.id.split(".", 1)[1])
         if isinstance(answer, FcocrError):
             raise answer
