@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import unquote
 
-from . import claims, imaging, logs
+from . import checkpoints, claims, imaging, logs
 from .config import Settings
 from .errors import FcocrError, InputError, ObjectNotFound, TransientError
 from .events import RESOLVE_SYMLINK, Upload, parse_oss_event
 from .imaging import Document
-from .model import ALL_FORMATS, Capability, Limits, SourceRef
-from .recognizers import family
+from .model import ALL_FORMATS, Capability, Limits, Outcome, SourceRef
+from .recognizers import capability, family
 from .results import ResultDocument, ResultWriter, is_result_key, is_result_object, utc_now
 from .routing import Router
 from .runtime import Runtime
@@ -245,12 +245,15 @@ def _finish(upload: Upload, runtime: Runtime, storage: Storage, writer: ResultWr
                   finished_at=utc_now(), duration_ms=round((time.monotonic() - t0) * 1000),
                   request_id=runtime.request_id)
     doc = ResultDocument.from_error(error, **common) if error else ResultDocument.from_outcome(outcome, **common)
+    if recognizer is not None:
+        doc.billed_calls = {recognizer: billed_calls(recognizer, doc.outcome)}
     report = Report(bucket=upload.bucket, key=source.key, status=doc.status, recognizer=recognizer,
                     duration_ms=doc.duration_ms, error_code=error.code if error else None,
                     reason=error.message if error else "")
     vendor_request_id = (doc.outcome.vendor_request_id if doc.outcome else None) or (doc.error or {}).get("vendorRequestId")
     fields: dict[str, Any] = dict(requestId=runtime.request_id, bucket=upload.bucket, key=source.key, recognizer=recognizer,
-                  durationMs=doc.duration_ms, errorCode=report.error_code, vendorRequestId=vendor_request_id)
+                  durationMs=doc.duration_ms, errorCode=report.error_code, vendorRequestId=vendor_request_id,
+                  billedCalls=doc.billed_calls)
     try:
         report.result_key = writer.write(doc)
     except FcocrError as write_error:
@@ -259,8 +262,24 @@ def _finish(upload: Upload, runtime: Runtime, storage: Storage, writer: ResultWr
         raise write_error from None
     logs.log(logging.WARNING if error else logging.INFO, "document", status=doc.status, **fields)
     if error is not None and error.retryable:
-        raise error
+        raise error  # the page checkpoints stay: FC's retry resumes at the first unanswered page
+    if doc.outcome is not None and len(doc.outcome.pages) > 1:
+        checkpoints.clear(storage, source)
     return report
+
+
+def billed_calls(recognizer: str, outcome: Outcome | None) -> int:
+    """Vendor calls charged for a document: as the family counted them; a family that does not count is charged
+    one call per accepted paid request (a result, or a pending task); nothing for a refusal or a free engine."""
+    if outcome is None:
+        return 0
+    if outcome.billed_calls is not None:
+        return outcome.billed_calls
+    try:
+        _, cap = capability(recognizer)
+    except FcocrError:
+        return 0
+    return 1 if cap.paid else 0
 
 
 def handle_oss_event(event: bytes | str | dict, context: Any = None, application: App | None = None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from .errors import FcocrError, PermanentError
 from .model import Line, Outcome, SourceRef, TaskRef  # noqa: F401 - Line and Outcome: the documents' vocabulary
 from .storage import RESERVED_PREFIXES, RESULT_MARK, Storage
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SUCCEEDED, FAILED, PENDING = "succeeded", "failed", "pending"
 RESULT_CONTENT_TYPE = "application/json; charset=utf-8"
 MAX_RESULT_BYTES = 64 * 1024 * 1024
@@ -41,6 +41,7 @@ class ResultDocument:
     route: dict[str, Any] | None = None
     outcome: Outcome | None = None
     error: dict[str, Any] | None = None
+    billed_calls: dict[str, int] | None = None  # vendor calls charged for this document, per recognizer
 
     @classmethod
     def from_json(cls, data: Any) -> "ResultDocument | None":
@@ -82,7 +83,9 @@ class ResultDocument:
     @classmethod
     def from_error(cls, exc: FcocrError, **common: Any) -> "ResultDocument":
         error = {"code": exc.code, "message": exc.message, "retryable": exc.retryable, **exc.details}
-        return cls(status=FAILED, error=error, **common)
+        # What the vendor was paid for before the failure (its answer, the pages) stays in the document.
+        kept = getattr(exc, "outcome", None)
+        return cls(status=FAILED, error=error, outcome=kept if isinstance(kept, Outcome) else None, **common)
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -113,12 +116,16 @@ class ResultDocument:
                 doc["fields"] = out.fields
             if out.task is not None:
                 doc["task"] = out.task.to_json()
-            if self.status == SUCCEEDED:
-                doc["raw"] = out.raw
+            if self.status == SUCCEEDED or (self.status == FAILED and out.raw is not None):
+                doc["raw"] = out.raw  # a failed document keeps the vendor's answer when there was one
+            if out.partial:
+                doc["partial"] = True
             if out.vendor_request_id:
                 doc["vendorRequestId"] = out.vendor_request_id
             if out.warnings:
                 doc["warnings"] = out.warnings
+        if self.billed_calls is not None:
+            doc["billedCalls"] = self.billed_calls
         if self.error is not None:
             doc["error"] = self.error
         return doc

@@ -24,7 +24,7 @@ from .. import tasks
 from ..config import env_int, env_oss_location, env_url
 from ..errors import ConfigError, FcocrError, PermanentError, TransientError
 from ..fields import Field, end_date_or_period, taxi_fields
-from ..model import Capability, Limits, Line, OptionSpec, OssLocation, Outcome
+from ..model import Capability, Limits, Line, OptionSpec, OssLocation, Outcome, vendor_options
 from ..prepare import Part
 from ..reconcile import count, not_finished, time_left
 from ..results import utc_now
@@ -307,7 +307,7 @@ def _input_value(action: Action, url: str) -> dict[str, Any]:
 
 def _params(action: Action, options: Mapping[str, Any]) -> dict[str, Any]:
     params = dict(action.fixed)
-    for name, value in options.items():
+    for name, value in vendor_options(options).items():
         params[name] = value  # option names are the wire parameter names
     return params
 

@@ -24,7 +24,7 @@ from typing import Any, Mapping
 from ..config import env_text, env_url
 from ..errors import PermanentError
 from ..fields import MISSING, Field, end_date_or_period, lookup, taxi_fields
-from ..model import Capability, Limits, Line, OptionSpec, Outcome
+from ..model import Capability, Limits, Line, OptionSpec, Outcome, vendor_options
 from ..prepare import Part
 from ..retry import VendorFault, classify
 from . import Job, Packaging
@@ -252,7 +252,8 @@ class MarketFamily:
 
 def _json_body(api: Api, part: Part, options: Mapping[str, Any]) -> bytes:
     image = base64.b64encode(part.data).decode("ascii")  # no data: prefix (001 refuses it)
-    configure = json.dumps(dict(options), ensure_ascii=False) if options else None
+    options = vendor_options(options)
+    configure = json.dumps(options, ensure_ascii=False) if options else None
     if api.style == "inputs":
         item: dict[str, Any] = {"image": {"dataType": 50, "dataValue": image}}
         if configure:
