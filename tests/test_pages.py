@@ -10,8 +10,8 @@ import json
 import pytest
 
 from fcocr.errors import ConfigError, TransientError
-from fcocr.recognizers import capability
 from fcocr.events import oss_event
+from fcocr.recognizers import capability
 from fcocr.storage import TASK_PREFIX
 
 from .cloud import BUCKET, fc_context, handler, image, pdf, result, route, upload
