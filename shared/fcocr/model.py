@@ -204,6 +204,9 @@ class Outcome:
     document_type: str | None = None  # set when ``fields`` is a normalized field set (fcocr.fields)
     partial: bool = False  # some pages produced a result and the others failed permanently (pages[i].error)
     billed_calls: int | None = None  # vendor calls this document was charged for; None: the family does not say
+    # Every document found in the input (several tickets in one image): [{documentType, fields, index, page}];
+    # ``fields`` is the first one's. None for a capability that reads one document per page.
+    documents: list[dict[str, Any]] | None = None
 
 
 class AnswerUnusable(PermanentError):

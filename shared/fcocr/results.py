@@ -114,6 +114,8 @@ class ResultDocument:
                 doc["documentType"] = out.document_type
             if out.fields is not None:
                 doc["fields"] = out.fields
+            if out.documents:
+                doc["documents"] = out.documents
             if out.task is not None:
                 doc["task"] = out.task.to_json()
             if self.status == SUCCEEDED or (self.status == FAILED and out.raw is not None):

@@ -32,7 +32,7 @@ from ..results import utc_now
 from ..retry import RetryPolicy, VendorFault, classify
 from ..storage import STAGING_PREFIX, delete_staged, open_storage, put_staged, staged_ref
 from . import Job, Packaging
-from .cloud import ClientCache, Reply, Row, box_lines, loads, network_error, number, rotated_rect, run
+from .cloud import ClientCache, Reply, Row, box_lines, loads, network_error, number, rotated_rect, run, split_by
 
 NAME = "aliyun"
 VERSION = "2019-12-30"
@@ -230,7 +230,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("RecognizeTaxiInvoice", "出租车发票识别 taxi ticket", "ImageURL", _STD,
            row=Row("taxi_ticket", {name: _taxi_row(name) for name in (
                "invoiceCode", "invoiceNumber", "plateNumber", "date", "boardingTime", "alightingTime", "mileage",
-               "amount")})),
+               "amount")}, documents=split_by("Invoices"))),
     Action("RecognizeVATInvoice", "增值税发票识别 VAT invoice (JPG only)", "FileURL",
            Limits(formats=frozenset({"jpeg"}), max_bytes=3 * MiB, min_side=15, max_side=4096), fixed={"FileType": "jpg"},
            row=Row("vat_invoice", VAT)),
@@ -243,7 +243,7 @@ ACTIONS: tuple[Action, ...] = (
            Limits(formats=frozenset({"jpeg", "png", "bmp"}), max_bytes=10 * MiB)),
     Action("RecognizeQuotaInvoice", "定额发票识别 quota invoice", "ImageURL", _NO_GIF_4M),
     Action("RecognizeTicketInvoice", "增值税发票卷票识别 VAT roll ticket", "ImageURL", _NO_GIF_4M,
-           row=Row("vat_invoice", ROLL_TICKET)),
+           row=Row("vat_invoice", ROLL_TICKET, documents=split_by("Results"))),  # Count tickets, one per Index
     Action("GetAsyncJobResult", "查询异步任务结果 async job result (used to finish TrimDocument and "
            "RecognizeVideoCharacter; not routable)", "JobId", Limits(), mode="poll"),
 )

@@ -43,6 +43,24 @@ class Row:
     field_map: Mapping[str, Any] | None = None  # a FieldMap, or {"face": FieldMap, "back": FieldMap}
     lines: LinesReader | None = None
     side_option: str | None = None  # the option whose value picks the field map (Side / side)
+    # For answers that may hold several documents (tickets, receipts) in one image: the answer split into one
+    # payload per document, each readable through ``field_map`` (see ``split_by``).
+    documents: Callable[[Any], list[Any]] | None = None
+
+
+def split_by(key: str) -> Callable[[Any], list[Any]]:
+    """A ``Row.documents`` splitter for answers listing their documents under ``key`` (an array, or one object
+    where the vendor's example shows one): one payload per document, the rest of the answer kept beside it."""
+
+    def split(payload: Any) -> list[Any]:
+        if not isinstance(payload, dict):
+            return [payload]
+        items = payload.get(key)
+        if isinstance(items, list) and len(items) > 1:
+            return [{**payload, key: [item]} for item in items]
+        return [payload]
+
+    return split
 
 
 class ClientCache:
@@ -224,6 +242,7 @@ def outcome_from(row: Row, answers: list[PageAnswer], options: Mapping[str, Any]
     first_fields: dict[str, Any] | None = None
     answered: list[PageAnswer] = []
     failed: list[PageAnswer] = []
+    documents: list[dict[str, Any]] = []
     several = len(answers) > 1
     for answer in answers:
         part, reply = answer.part, answer.reply
@@ -235,7 +254,9 @@ def outcome_from(row: Row, answers: list[PageAnswer], options: Mapping[str, Any]
         pages.append(page)
         fields: dict[str, Any] | None = None
         if answer.error is None and reply is not None:
-            fields, field_warnings = read_fields(row, reply.payload, options)
+            fields, field_warnings, found = read_documents(row, reply.payload, options)
+            for document in found:
+                documents.append({**document, "page": part.page})
             if fields is not None and all(v in (None, [], "") for k, v in fields.items() if k != "side"):
                 answer.error = PermanentError(
                     f"{family} answered, but every field of the {row.document_type} is empty (not that kind of "
@@ -283,7 +304,30 @@ def outcome_from(row: Row, answers: list[PageAnswer], options: Mapping[str, Any]
     return Outcome(
         lines=lines, fields=payload_fields, raw=raw, pages=pages, vendor_request_id=request_id, warnings=warnings,
         document_type=row.document_type, partial=partial, billed_calls=billed,
+        documents=[{**d, "index": i} for i, d in enumerate(documents)] if row.documents is not None else None,
     )
+
+
+def read_documents(row: Row, payload: Any, options: Mapping[str, Any]
+                   ) -> tuple[dict[str, Any] | None, list[str], list[dict[str, Any]]]:
+    """The fields of an answer and, for a row whose answers may hold several documents, every document that has
+    any field: (the first document's fields, warnings, [{documentType, fields}])."""
+    if row.documents is None:
+        fields, warnings = read_fields(row, payload, options)
+        return fields, warnings, []
+    found: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    first: dict[str, Any] | None = None
+    for part in row.documents(payload):
+        fields, field_warnings = read_fields(row, part, options)
+        if first is None:
+            first = fields
+        if fields is not None and any(v not in (None, [], "") for k, v in fields.items() if k != "side"):
+            if not found:
+                first = fields
+            warnings.extend(field_warnings)
+            found.append({"documentType": row.document_type, "fields": fields})
+    return first, warnings, found
 
 
 def network_error(family: str, exc: BaseException) -> TransientError:

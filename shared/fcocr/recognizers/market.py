@@ -28,7 +28,7 @@ from ..model import Capability, Limits, Line, OptionSpec, Outcome, vendor_option
 from ..prepare import Part
 from ..retry import VendorFault, classify
 from . import Job, Packaging
-from .cloud import Reply, Row, box_lines, loads, network_error, number, rotated_rect, run
+from .cloud import Reply, Row, box_lines, loads, network_error, number, rotated_rect, run, split_by
 
 NAME = "market"
 MiB = 1024 * 1024
@@ -127,7 +127,7 @@ APIS: tuple[Api, ...] = (
     Api("stamp", "印刷文字识别-公章识别 official stamps", "json"),
     Api("taxi", "印刷文字识别-出租车机打发票识别 taxi ticket", "json", row=Row("taxi_ticket", {
         name: _taxi(name) for name in ("invoiceCode", "invoiceNumber", "plateNumber", "date", "boardingTime",
-                                       "alightingTime", "mileage", "amount")})),
+                                       "alightingTime", "mileage", "amount")}, documents=split_by("recipts"))),
     Api("train", "印刷文字识别-火车票识别 train ticket", "json", row=Row("train_ticket", {
         "trainNumber": Field("number"), "departureStation": Field("origin"), "arrivalStation": Field("destination"),
         "departureTime": Field("date"), "seat": Field("place"), "seatClass": Field("level"),
