@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import unquote
 
-from . import checkpoints, claims, imaging, logs
+from . import checkpoints, claims, fallback, imaging, logs
 from .config import Settings
 from .errors import FcocrError, InputError, ObjectNotFound, TransientError
 from .events import RESOLVE_SYMLINK, Upload, parse_oss_event
 from .imaging import Document
-from .model import ALL_FORMATS, Capability, Limits, Outcome, SourceRef
-from .recognizers import capability, family
+from .model import ALL_FORMATS, Capability, Limits, SourceRef
+from .recognizers import family
 from .results import ResultDocument, ResultWriter, is_result_key, is_result_object, utc_now
 from .routing import Router
 from .runtime import Runtime
@@ -76,7 +76,7 @@ def warm_up() -> App:
     offline engine's models load before the first request rather than during it.
     """
     application = app()
-    for name in sorted({route.capability.family for route in application.router.routes}):
+    for name in sorted({cap.family for route in application.router.routes for _, _, cap in route.chain}):
         warm = getattr(family(name), "warm_up", None)
         if warm is not None:
             warm(application.settings)
@@ -180,6 +180,8 @@ def process(upload: Upload, runtime: Runtime, application: App | None = None) ->
     content_key = key
     claim: claims.Claim | None = None
     outcome = None
+    attempts: list[dict[str, Any]] = []
+    billed: dict[str, int] = {}
     try:
         key, info = _locate(storage, upload.key)
         content_key = key
@@ -193,7 +195,6 @@ def process(upload: Upload, runtime: Runtime, application: App | None = None) ->
             return skip("a final result already exists for this ETag")
         decision = application.router.route_for(key, info.metadata)
         recognizer, options, route = decision.recognizer, decision.options, decision.describe()
-        cap = decision.capability
         claim = claims.acquire(storage, source, runtime, application.clock(), recognizer=recognizer)
         if not claim.ours:
             return skip(f"another invocation is recognizing this version ({claim.describe()})")
@@ -201,7 +202,12 @@ def process(upload: Upload, runtime: Runtime, application: App | None = None) ->
             claims.release(storage, claim)
             return skip("a final result already exists for this ETag")
         job = Job(source, content_key, info, storage, runtime, settings, storage.region)
-        outcome = family(cap.family).recognize(cap, job, options)
+        attempted = fallback.recognize(decision.chain, job, decision.fallback_after_billed)
+        recognizer, options, attempts, billed = (attempted.recognizer, attempted.options, attempted.attempts,
+                                                 attempted.billed)
+        if attempted.error is not None:
+            raise attempted.error
+        outcome = attempted.outcome
         error: FcocrError | None = None
     except FcocrError as exc:
         error = exc
@@ -210,7 +216,7 @@ def process(upload: Upload, runtime: Runtime, application: App | None = None) ->
         logs.log(logging.ERROR, "internal error", requestId=runtime.request_id, exc_info=exc, **base)
     try:
         return _finish(upload, runtime, storage, writer, source, content_key, recognizer, options, route,
-                       started_at, t0, outcome if error is None else None, error)
+                       started_at, t0, outcome if error is None else None, error, attempts, billed)
     finally:
         if claim is not None:
             claims.release(storage, claim)
@@ -228,7 +234,8 @@ def _replaced(storage: Storage, content_key: str, etag: str) -> bool:
 
 def _finish(upload: Upload, runtime: Runtime, storage: Storage, writer: ResultWriter, source: SourceRef,
             content_key: str, recognizer: str | None, options: dict[str, Any], route: dict[str, Any] | None,
-            started_at: str, t0: float, outcome: Any, error: FcocrError | None) -> Report:
+            started_at: str, t0: float, outcome: Any, error: FcocrError | None,
+            attempts: list[dict[str, Any]], billed: dict[str, int]) -> Report:
     """Write the result document of one record (unless the object was replaced meanwhile) and report it."""
     if source.etag and _replaced(storage, content_key, source.etag):
         # The newest version wins: its own event writes its result; ours is for bytes that no longer exist.
@@ -246,7 +253,8 @@ def _finish(upload: Upload, runtime: Runtime, storage: Storage, writer: ResultWr
                   request_id=runtime.request_id)
     doc = ResultDocument.from_error(error, **common) if error else ResultDocument.from_outcome(outcome, **common)
     if recognizer is not None:
-        doc.billed_calls = {recognizer: billed_calls(recognizer, doc.outcome)}
+        doc.billed_calls = {**billed, recognizer: billed.get(recognizer, 0) + fallback.billed_calls(recognizer, doc.outcome)}
+    doc.attempts = attempts or None
     report = Report(bucket=upload.bucket, key=source.key, status=doc.status, recognizer=recognizer,
                     duration_ms=doc.duration_ms, error_code=error.code if error else None,
                     reason=error.message if error else "")
@@ -266,20 +274,6 @@ def _finish(upload: Upload, runtime: Runtime, storage: Storage, writer: ResultWr
     if doc.outcome is not None and len(doc.outcome.pages) > 1:
         checkpoints.clear(storage, source)
     return report
-
-
-def billed_calls(recognizer: str, outcome: Outcome | None) -> int:
-    """Vendor calls charged for a document: as the family counted them; a family that does not count is charged
-    one call per accepted paid request (a result, or a pending task); nothing for a refusal or a free engine."""
-    if outcome is None:
-        return 0
-    if outcome.billed_calls is not None:
-        return outcome.billed_calls
-    try:
-        _, cap = capability(recognizer)
-    except FcocrError:
-        return 0
-    return 1 if cap.paid else 0
 
 
 def handle_oss_event(event: bytes | str | dict, context: Any = None, application: App | None = None) -> dict[str, Any]:

@@ -42,6 +42,7 @@ class ResultDocument:
     outcome: Outcome | None = None
     error: dict[str, Any] | None = None
     billed_calls: dict[str, int] | None = None  # vendor calls charged for this document, per recognizer
+    attempts: list[dict[str, Any]] | None = None  # recognizers tried before ``recognizer``, and why they did not answer
 
     @classmethod
     def from_json(cls, data: Any) -> "ResultDocument | None":
@@ -128,6 +129,8 @@ class ResultDocument:
                 doc["warnings"] = out.warnings
         if self.billed_calls is not None:
             doc["billedCalls"] = self.billed_calls
+        if self.attempts:
+            doc["attempts"] = self.attempts
         if self.error is not None:
             doc["error"] = self.error
         return doc

@@ -50,6 +50,10 @@ TRANSIENT_CODES = frozenset({"Throttling", "Throttling.User", "Throttling.Api", 
                              "InvalidTimeStamp.Expired"})
 DEFAULT_POLL_SECONDS = 300.0  # how long to poll an async job when the function's deadline is unknown
 ASYNC_FINAL = {"PROCESS_SUCCESS", "PROCESS_FAILED", "TIMEOUT_FAILED", "LIMIT_RETRY_FAILED"}
+# Seed 000's common errors that refuse the account (credentials, RAM permission, the service not purchased).
+ACCOUNT_CODES = frozenset({"InvalidAccessKeyId.NotFound", "InvalidAccessKeyId.Inactive", "SignatureDoesNotMatch",
+                           "InvalidApi.NotPurchase", "InvalidSecurityToken.Expired", "InvalidSecurityToken.Malformed",
+                           "InvalidSecurityToken.MismatchWithAccessKey", "MissingSecurityToken", "Forbidden."})
 
 _COMMON = frozenset({"jpeg", "png", "bmp", "gif"})
 _STD = Limits(formats=_COMMON, max_bytes=3 * MiB)  # "resolution unrestricted (5 s timeout)"
@@ -346,6 +350,7 @@ class _Staging:
 class AliyunFamily:
     name = NAME
     transient_codes = TRANSIENT_CODES
+    account_codes = ACCOUNT_CODES  # refusals of the account, not the input: a route may fall back (fcocr.fallback)
     packaging = Packaging(
         requirements=("alibabacloud-tea-openapi",),
         verify=("fcocr.recognizers.aliyun", "alibabacloud_tea_openapi.client", "alibabacloud_tea_openapi.models",

@@ -40,6 +40,8 @@ QPS = 5  # the Cloud Market OCR APIs' stated rate limit, per API and purchase (C
 LIMITS_001 = Limits(formats=frozenset({"jpeg", "png", "bmp", "tiff"}), max_bytes=3 * MiB // 2)
 LIMITS_002 = Limits(formats=frozenset({"jpeg", "png", "bmp"}), max_bytes=3 * MiB // 2)
 SIDE = {"side": OptionSpec(str, default="face", choices=("face", "back"), description="face / back of the card")}
+# The gateway's 401 (bad APPCODE) and 403 (not purchased, quota used up): the account, not the input.
+ACCOUNT_CODES = frozenset({"401", "403"})
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,7 @@ def _error_from_http(response: Any) -> Exception:
 class MarketFamily:
     name = NAME
     transient_codes = TRANSIENT_CODES
+    account_codes = ACCOUNT_CODES  # refusals of the account, not the input: a route may fall back (fcocr.fallback)
     packaging = Packaging(requirements=("requests",), verify=("fcocr.recognizers.market", "requests"))
     task_kinds: tuple[str, ...] = ()
     capabilities = {

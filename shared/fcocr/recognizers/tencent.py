@@ -36,6 +36,10 @@ TRANSIENT_CODES = frozenset({"RequestLimitExceeded", "RequestLimitExceeded.UinLi
                              "RequestLimitExceeded.GlobalRegionUinLimitExceeded", "InternalError",
                              "ResourceUnavailable", "FailedOperation.UnKnowError", "FailedOperation.DownLoadError",
                              "ClientNetworkError", "ServerNetworkError"})
+# Seed 004's refusals of the account: authentication, permissions, arrears, the service not opened.
+ACCOUNT_CODES = frozenset({"AuthFailure.", "UnauthorizedOperation.", "ResourceUnavailable.InArrears",
+                           "ResourceUnavailable.ResourcePackageRunOut", "ResourceInsufficient.ChargeResourceExhaust",
+                           "FailedOperation.ArrearsError", "FailedOperation.UnOpenError"})
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,7 @@ class TencentFamily:
     name = NAME
     capabilities = {CAPABILITY.id: CAPABILITY}
     transient_codes = TRANSIENT_CODES
+    account_codes = ACCOUNT_CODES  # refusals of the account, not the input: a route may fall back (fcocr.fallback)
     packaging = Packaging(
         requirements=("tencentcloud-sdk-python-common", "tencentcloud-sdk-python-ocr"),
         verify=("fcocr.recognizers.tencent", "tencentcloud.common.credential", "tencentcloud.ocr.v20181119.ocr_client",
