@@ -145,9 +145,9 @@ def release(storage: Storage, claim: Claim) -> None:
     """Drop our claim and every older generation (a takeover leaves the expired ones behind)."""
     if not claim.ours:
         return
-    for generation, key in _generations(storage, folder(claim.source)):
-        if generation <= claim.generation:
-            storage.delete(key)
+    # By name, newest first, no listing: the common case (generation 1) is one DELETE; deleting absent keys is fine.
+    for generation in range(claim.generation, 0, -1):
+        storage.delete(generation_key(claim.source, generation))
 
 
 def sweep(storage: Storage, settings: Any, runtime: Runtime, now: float, counts: Counter) -> None:
