@@ -86,6 +86,7 @@ def test_a_poll_fault_leaves_the_job_pending_and_the_timer_finishes_it_without_r
     final = result(oss, "docs/poll-fault.pdf")
     assert final["status"] == "succeeded" and final["fields"] == ViapiEmulator.example("TrimDocument")["Data"]
     assert len(calls(viapi, "TrimDocument")) == 1  # submitted (and paid for) once
+    assert final["billedCalls"] == doc["billedCalls"] == {"aliyun.TrimDocument": 1}
 
 
 def test_an_fc_retry_of_a_pending_job_does_not_submit_again(monkeypatch, oss, viapi):

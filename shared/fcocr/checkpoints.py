@@ -1,7 +1,7 @@
 """Page checkpoints: the answers a multi-page document already paid for, kept until its result is final.
 
 A recognizer that calls a vendor once per page stores each page's answer (or its permanent failure) under the
-reserved task prefix, ``.fcocr-tasks/<version digest>.pages/<page>.page``, before it sends the next page. When a
+reserved task prefix, ``.fcocr-tasks/<version digest>.p<page>.page``, before it sends the next page. When a
 transient fault stops the invocation and Function Compute retries it, the retry reads those answers back and
 resumes at the first unanswered page, so no page of an object version is paid for twice. The pipeline removes the
 checkpoints once the document's final result is written. Their names end in ``.page``: never a task record.
@@ -23,7 +23,7 @@ MAX_CHECKPOINT_BYTES = 16 * 1024 * 1024  # a page's whole vendor answer
 
 
 def prefix(source: SourceRef) -> str:
-    return f"{TASK_PREFIX}{version_digest(source.bucket, source.key, source.etag)}.pages/"
+    return f"{TASK_PREFIX}{version_digest(source.bucket, source.key, source.etag)}.p"  # flat: no folders left behind
 
 
 class PageCheckpoints:

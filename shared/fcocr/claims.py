@@ -1,6 +1,6 @@
 """Claims: exactly one invocation recognizes a given object version (bucket, key, ETag).
 
-Before any recognizer runs, the pipeline creates a claim object ``.fcocr-claims/<version digest>/<generation>``
+Before any recognizer runs, the pipeline creates a claim object ``.fcocr-claims/<version digest>.<generation>``
 with an exclusive create (``Storage.create_exclusive``: OSS ``x-oss-forbid-overwrite``, a local directory's
 exclusive link). Of any number of concurrent deliveries of one upload exactly one creates it; the others read the
 claim and return without calling a vendor.
@@ -61,7 +61,8 @@ class Claim:
 
 
 def folder(source: SourceRef) -> str:
-    return f"{CLAIM_PREFIX}{version_digest(source.bucket, source.key, source.etag)}/"
+    """The prefix of every generation of ``source``'s claim (flat names: a local directory keeps no folders)."""
+    return f"{CLAIM_PREFIX}{version_digest(source.bucket, source.key, source.etag)}."
 
 
 def generation_key(source: SourceRef, generation: int) -> str:
@@ -159,9 +160,9 @@ def sweep(storage: Storage, settings: Any, runtime: Runtime, now: float, counts:
     """
     folders: dict[str, list[str]] = {}
     for info in storage.list(CLAIM_PREFIX):
-        head, _, name = info.key.rpartition("/")
+        head, _, name = info.key.rpartition(".")
         if name.isdigit():
-            folders.setdefault(head + "/", []).append(info.key)
+            folders.setdefault(head + ".", []).append(info.key)
     writer = ResultWriter(storage, settings.result_suffix)
     for prefix, keys in folders.items():
         top = _load(storage, max(keys))

@@ -63,7 +63,8 @@ class ResultDocument:
                    options=dict(data["options"]) if isinstance(data.get("options"), dict) else {},
                    request_id=str(data.get("requestId") or ""),
                    route=data.get("route") if isinstance(data.get("route"), dict) else None,
-                   outcome=Outcome(task=task) if task is not None else None, error=error)
+                   outcome=Outcome(task=task) if task is not None else None, error=error,
+                   billed_calls=_billed(data.get("billedCalls")))
 
     @property
     def task(self) -> TaskRef | None:
@@ -138,6 +139,12 @@ class ResultDocument:
     def to_bytes(self) -> bytes:
         # ensure_ascii=False: Chinese text stays readable; long digit strings stay strings upstream.
         return json.dumps(self.to_json(), ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def _billed(value: Any) -> dict[str, int] | None:
+    if not isinstance(value, dict):
+        return None
+    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)}
 
 
 def result_key(key: str, suffix: str) -> str:

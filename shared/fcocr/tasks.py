@@ -233,6 +233,8 @@ def finish(storage: Storage, record: TaskRecord, settings: Any, runtime: Runtime
         assert outcome is not None
         outcome.task = outcome.task or task
         doc = ResultDocument(status=SUCCEEDED, outcome=outcome, **common)
+    if ours and existing is not None:
+        doc.billed_calls = existing.billed_calls  # what submitting the task cost, as the pending document said
     writer.write(doc)
     logs.log(logging.WARNING if error else logging.INFO, "task finished", requestId=runtime.request_id,
              bucket=record.bucket, key=record.key, recognizer=record.recognizer, taskId=record.task_id,
