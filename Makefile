@@ -31,6 +31,7 @@ lint: $(VENV)/.installed-local,oss,dev
 bench: $(VENV)/.installed-local,oss,dev
 	$(PY) bench/run.py
 	$(PY) bench/cloud.py
+	$(PY) bench/claims.py
 	$(PY) bench/backfill.py
 
 # The routes decide which vendor SDKs go in (README, "Deploy"); CODE_BUCKET also writes build/template.yml for ROS.

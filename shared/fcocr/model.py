@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .errors import ConfigError
+from .errors import ConfigError, PermanentError
 
 # The documents an upload trigger is meant to cover (any letter case): what the deploy declaration subscribes
 # to and what `fcocr process` looks for in a directory. A file named explicitly is processed whatever its suffix.
@@ -86,6 +86,20 @@ class OptionSpec:
         return value
 
 
+# Route options fcocr itself reads (never sent to a vendor), declared once here: every capability that accepts
+# multi-page input (PDF, TIFF) accepts them, whatever its family.
+PAGE_OPTIONS: Mapping[str, OptionSpec] = {
+    "requireAllPages": OptionSpec(bool, description="fail the document when any page fails (default: keep the pages "
+                                                    "that produced a result, partial: true)"),
+}
+MULTI_PAGE_FORMATS = frozenset({"pdf", "tiff"})
+
+
+def vendor_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options a family sends on the wire: without fcocr's own (PAGE_OPTIONS)."""
+    return {k: v for k, v in options.items() if k not in PAGE_OPTIONS}
+
+
 @dataclass(frozen=True)
 class Limits:
     """What a capability accepts. ``None`` means the vendor states no limit."""
@@ -123,17 +137,25 @@ class Capability:
         """The name of the rate quota this capability's calls count against."""
         return self.qps_scope or self.id
 
+    @property
+    def all_options(self) -> Mapping[str, OptionSpec]:
+        """The capability's own options, and fcocr's page options when it takes multi-page input."""
+        if self.limits.formats & MULTI_PAGE_FORMATS and self.limits.max_pages != 1:
+            return {**self.options, **PAGE_OPTIONS}
+        return self.options
+
     def resolve_options(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
         """Options checked against the table, with defaults filled in; unknown names are errors."""
         if not self.routable:
             raise ConfigError(f"{self.id} cannot be routed to: {self.title}")
         options = dict(options or {})
-        unknown = sorted(set(options) - set(self.options))
+        table = self.all_options
+        unknown = sorted(set(options) - set(table))
         if unknown:
-            known = ", ".join(sorted(self.options)) or "none"
+            known = ", ".join(sorted(table)) or "none"
             raise ConfigError(f"{self.id} has no option {', '.join(map(repr, unknown))} (known: {known})")
         resolved = {}
-        for name, spec in self.options.items():
+        for name, spec in table.items():
             if name in options:
                 resolved[name] = spec.check(name, options[name])
             elif spec.default is not None:
@@ -180,6 +202,20 @@ class Outcome:
     task: TaskRef | None = None  # set for async capabilities: the result is pending
     warnings: list[str] = field(default_factory=list)
     document_type: str | None = None  # set when ``fields`` is a normalized field set (fcocr.fields)
+    partial: bool = False  # some pages produced a result and the others failed permanently (pages[i].error)
+    billed_calls: int | None = None  # vendor calls this document was charged for; None: the family does not say
+    # Every document found in the input (several tickets in one image): [{documentType, fields, index, page}];
+    # ``fields`` is the first one's. None for a capability that reads one document per page.
+    documents: list[dict[str, Any]] | None = None
+
+
+class AnswerUnusable(PermanentError):
+    """The vendor answered (and charged), but nothing usable came of it: every page failed, or a page failed
+    where the route requires all. ``outcome`` keeps what was paid for (raw, pages, billed calls) for the result."""
+
+    def __init__(self, message: str, *, outcome: Outcome, code: str | None = None, **details: object) -> None:
+        super().__init__(message, code=code, **details)
+        self.outcome = outcome
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,10 @@
     locate     head(key), once more percent-decoded if not found
     idempotent a final result for this ETag already?              -> skip (never pay twice)
     route      router.route_for(key, metadata)                    -> recognizer + options
+    claim      claims.acquire(source version)                     held by another invocation -> skip
     recognize  family.recognize(capability, job, options)         -> Outcome (lines, fields, raw | task)
-    write      ResultWriter.write(ResultDocument)                 atomic, the one writer
+    re-check   the source's ETag still the one recognized?        replaced since -> drop, skip
+    write      ResultWriter.write(ResultDocument)                 atomic, the one writer; then the claim goes
 
 Permanent failures become ``failed`` documents and the handler returns normally, so FC does
 not retry them. Transient ones are recorded as ``failed`` with ``retryable: true`` (so the
@@ -20,10 +22,10 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import unquote
 
-from . import imaging, logs
+from . import checkpoints, claims, fallback, imaging, logs
 from .config import Settings
 from .errors import FcocrError, InputError, ObjectNotFound, TransientError
 from .events import RESOLVE_SYMLINK, Upload, parse_oss_event
@@ -45,6 +47,7 @@ class App:
 
     settings: Settings
     router: Router
+    clock: Callable[[], float] = time.time  # wall-clock seconds: claim leases are compared across instances
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "App":
@@ -73,7 +76,7 @@ def warm_up() -> App:
     offline engine's models load before the first request rather than during it.
     """
     application = app()
-    for name in sorted({route.capability.family for route in application.router.routes}):
+    for name in sorted({cap.family for route in application.router.routes for _, _, cap in route.chain}):
         warm = getattr(family(name), "warm_up", None)
         if warm is not None:
             warm(application.settings)
@@ -174,6 +177,11 @@ def process(upload: Upload, runtime: Runtime, application: App | None = None) ->
     route: dict[str, Any] | None = None
     # The ETag is only known once HEAD finds the object: a "not found" result must not settle a later upload.
     source = SourceRef(upload.bucket, key, "", upload.size)
+    content_key = key
+    claim: claims.Claim | None = None
+    outcome = None
+    attempts: list[dict[str, Any]] = []
+    billed: dict[str, int] = {}
     try:
         key, info = _locate(storage, upload.key)
         content_key = key
@@ -187,26 +195,73 @@ def process(upload: Upload, runtime: Runtime, application: App | None = None) ->
             return skip("a final result already exists for this ETag")
         decision = application.router.route_for(key, info.metadata)
         recognizer, options, route = decision.recognizer, decision.options, decision.describe()
-        cap = decision.capability
+        claim = claims.acquire(storage, source, runtime, application.clock(), recognizer=recognizer)
+        if not claim.ours:
+            return skip(f"another invocation is recognizing this version ({claim.describe()})")
+        if writer.settled(key, info.etag):  # finished by the claimant before ours, between our check and claim
+            claims.release(storage, claim)
+            return skip("a final result already exists for this ETag")
         job = Job(source, content_key, info, storage, runtime, settings, storage.region)
-        outcome = family(cap.family).recognize(cap, job, options)
+        attempted = fallback.recognize(decision.chain, job, decision.fallback_after_billed)
+        recognizer, options, attempts, billed = (attempted.recognizer, attempted.options, attempted.attempts,
+                                                 attempted.billed)
+        if attempted.error is not None:
+            raise attempted.error
+        outcome = attempted.outcome
         error: FcocrError | None = None
     except FcocrError as exc:
         error = exc
     except Exception as exc:  # a bug or an unforeseen library error: record it, then let FC retry
         error = TransientError(f"unexpected {type(exc).__name__}: {exc}", code="InternalError")
         logs.log(logging.ERROR, "internal error", requestId=runtime.request_id, exc_info=exc, **base)
+    try:
+        return _finish(upload, runtime, storage, writer, source, content_key, recognizer, options, route,
+                       started_at, t0, outcome if error is None else None, error, attempts, billed)
+    finally:
+        if claim is not None:
+            claims.release(storage, claim)
+
+
+def _replaced(storage: Storage, content_key: str, etag: str) -> bool:
+    """Has the object changed since it was recognized (another ETag, or deleted)?"""
+    try:
+        return storage.head(content_key).etag != etag
+    except ObjectNotFound:
+        return True
+    except FcocrError:  # cannot tell: write, rather than lose an answer that was paid for
+        return False
+
+
+def _finish(upload: Upload, runtime: Runtime, storage: Storage, writer: ResultWriter, source: SourceRef,
+            content_key: str, recognizer: str | None, options: dict[str, Any], route: dict[str, Any] | None,
+            started_at: str, t0: float, outcome: Any, error: FcocrError | None,
+            attempts: list[dict[str, Any]], billed: dict[str, int]) -> Report:
+    """Write the result document of one record (unless the object was replaced meanwhile) and report it."""
+    if source.etag and _replaced(storage, content_key, source.etag):
+        # The newest version wins: its own event writes its result; ours is for bytes that no longer exist.
+        reason = "the object was replaced or deleted while it was recognized: this result is dropped"
+        logs.log(logging.WARNING, "stale result dropped", requestId=runtime.request_id, bucket=upload.bucket,
+                 key=source.key, etag=source.etag, recognizer=recognizer)
+        return Report(upload.bucket, source.key, "skipped", reason=reason, recognizer=recognizer)
+    if error is not None and error.retryable and source.etag and writer.settled(source.key, source.etag):
+        # A fault of ours (a claim lost to a storage fault, say) never replaces a final result another wrote.
+        return Report(upload.bucket, source.key, "skipped", reason="a final result already exists for this ETag",
+                      recognizer=recognizer, error_code=error.code)
 
     common = dict(source=source, recognizer=recognizer, options=options, route=route, started_at=started_at,
                   finished_at=utc_now(), duration_ms=round((time.monotonic() - t0) * 1000),
                   request_id=runtime.request_id)
     doc = ResultDocument.from_error(error, **common) if error else ResultDocument.from_outcome(outcome, **common)
+    if recognizer is not None:
+        doc.billed_calls = {**billed, recognizer: billed.get(recognizer, 0) + fallback.billed_calls(recognizer, doc.outcome)}
+    doc.attempts = attempts or None
     report = Report(bucket=upload.bucket, key=source.key, status=doc.status, recognizer=recognizer,
                     duration_ms=doc.duration_ms, error_code=error.code if error else None,
                     reason=error.message if error else "")
     vendor_request_id = (doc.outcome.vendor_request_id if doc.outcome else None) or (doc.error or {}).get("vendorRequestId")
     fields: dict[str, Any] = dict(requestId=runtime.request_id, bucket=upload.bucket, key=source.key, recognizer=recognizer,
-                  durationMs=doc.duration_ms, errorCode=report.error_code, vendorRequestId=vendor_request_id)
+                  durationMs=doc.duration_ms, errorCode=report.error_code, vendorRequestId=vendor_request_id,
+                  billedCalls=doc.billed_calls)
     try:
         report.result_key = writer.write(doc)
     except FcocrError as write_error:
@@ -215,7 +270,9 @@ def process(upload: Upload, runtime: Runtime, application: App | None = None) ->
         raise write_error from None
     logs.log(logging.WARNING if error else logging.INFO, "document", status=doc.status, **fields)
     if error is not None and error.retryable:
-        raise error
+        raise error  # the page checkpoints stay: FC's retry resumes at the first unanswered page
+    if doc.outcome is not None and len(doc.outcome.pages) > 1:
+        checkpoints.clear(storage, source)
     return report
 
 

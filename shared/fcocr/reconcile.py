@@ -3,7 +3,7 @@
 The timer (``functions/scan_reconcile``) walks ``FCOCR_RECONCILE_BUCKETS``. Every task record older than
 ``FCOCR_RECONCILE_AFTER`` seconds is due; due records are grouped by the family whose ``task_kinds`` name their
 kind, and that family's ``finish_due`` finishes what it can from the vendor's own answer (through
-``tasks.finish``). Receipts older than ``RECEIPT_SECONDS`` are dropped. A fault in one bucket or task does not
+``tasks.finish``). Claims whose claimant died without a result are finished by ``claims.sweep``. Receipts older than ``RECEIPT_SECONDS`` are dropped. A fault in one bucket or task does not
 stop the others; the timer keeps ``TIME_RESERVE`` seconds of its run to record what was finished.
 """
 
@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from . import logs, tasks
+from . import claims, logs, tasks
 from .config import Settings
 from .errors import FcocrError
 from .recognizers import family_for_task
@@ -68,6 +68,8 @@ def reconcile_bucket(storage: Storage, settings: Settings, runtime: Runtime, now
             logs.log(logging.WARNING, "tasks not finished", requestId=runtime.request_id, bucket=storage.bucket,
                      family=family.name, errorCode=exc.code, tasks=len(records))
             counts["errors"] += len(records)
+    if time_left(runtime):
+        claims.sweep(storage, settings, runtime, now, counts)
     return {k: v for k, v in counts.items() if v}
 
 

@@ -16,7 +16,7 @@ from .errors import FcocrError, PermanentError
 from .model import Line, Outcome, SourceRef, TaskRef  # noqa: F401 - Line and Outcome: the documents' vocabulary
 from .storage import RESERVED_PREFIXES, RESULT_MARK, Storage
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SUCCEEDED, FAILED, PENDING = "succeeded", "failed", "pending"
 RESULT_CONTENT_TYPE = "application/json; charset=utf-8"
 MAX_RESULT_BYTES = 64 * 1024 * 1024
@@ -41,6 +41,8 @@ class ResultDocument:
     route: dict[str, Any] | None = None
     outcome: Outcome | None = None
     error: dict[str, Any] | None = None
+    billed_calls: dict[str, int] | None = None  # vendor calls charged for this document, per recognizer
+    attempts: list[dict[str, Any]] | None = None  # recognizers tried before ``recognizer``, and why they did not answer
 
     @classmethod
     def from_json(cls, data: Any) -> "ResultDocument | None":
@@ -61,7 +63,8 @@ class ResultDocument:
                    options=dict(data["options"]) if isinstance(data.get("options"), dict) else {},
                    request_id=str(data.get("requestId") or ""),
                    route=data.get("route") if isinstance(data.get("route"), dict) else None,
-                   outcome=Outcome(task=task) if task is not None else None, error=error)
+                   outcome=Outcome(task=task) if task is not None else None, error=error,
+                   billed_calls=_billed(data.get("billedCalls")))
 
     @property
     def task(self) -> TaskRef | None:
@@ -82,7 +85,9 @@ class ResultDocument:
     @classmethod
     def from_error(cls, exc: FcocrError, **common: Any) -> "ResultDocument":
         error = {"code": exc.code, "message": exc.message, "retryable": exc.retryable, **exc.details}
-        return cls(status=FAILED, error=error, **common)
+        # What the vendor was paid for before the failure (its answer, the pages) stays in the document.
+        kept = getattr(exc, "outcome", None)
+        return cls(status=FAILED, error=error, outcome=kept if isinstance(kept, Outcome) else None, **common)
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -111,14 +116,22 @@ class ResultDocument:
                 doc["documentType"] = out.document_type
             if out.fields is not None:
                 doc["fields"] = out.fields
+            if out.documents:
+                doc["documents"] = out.documents
             if out.task is not None:
                 doc["task"] = out.task.to_json()
-            if self.status == SUCCEEDED:
-                doc["raw"] = out.raw
+            if self.status == SUCCEEDED or (self.status == FAILED and out.raw is not None):
+                doc["raw"] = out.raw  # a failed document keeps the vendor's answer when there was one
+            if out.partial:
+                doc["partial"] = True
             if out.vendor_request_id:
                 doc["vendorRequestId"] = out.vendor_request_id
             if out.warnings:
                 doc["warnings"] = out.warnings
+        if self.billed_calls is not None:
+            doc["billedCalls"] = self.billed_calls
+        if self.attempts:
+            doc["attempts"] = self.attempts
         if self.error is not None:
             doc["error"] = self.error
         return doc
@@ -126,6 +139,12 @@ class ResultDocument:
     def to_bytes(self) -> bytes:
         # ensure_ascii=False: Chinese text stays readable; long digit strings stay strings upstream.
         return json.dumps(self.to_json(), ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def _billed(value: Any) -> dict[str, int] | None:
+    if not isinstance(value, dict):
+        return None
+    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)}
 
 
 def result_key(key: str, suffix: str) -> str:

@@ -86,6 +86,10 @@ def glob_to_regex(pattern: str) -> re.Pattern[str]:
         raise ConfigError(f"bad pattern {pattern!r}: {exc}") from None
 
 
+# (recognizer id, resolved options, capability): one link of a route's chain, the recognizer then its fallbacks.
+Link = tuple[str, dict[str, Any], Capability]
+
+
 @dataclass(frozen=True)
 class Route:
     match: str
@@ -93,9 +97,15 @@ class Route:
     options: dict[str, Any]
     capability: Capability = field(repr=False, compare=False)
     regex: re.Pattern[str] = field(repr=False, compare=False)
+    fallbacks: tuple[Link, ...] = field(default=(), repr=False, compare=False)  # fcocr.fallback
+    fallback_after_billed: bool = False
 
     def matches(self, key: str) -> bool:
         return self.regex.match(key) is not None
+
+    @property
+    def chain(self) -> list[Link]:
+        return [(self.recognizer, self.options, self.capability), *self.fallbacks]
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,13 @@ class Decision:
     capability: Capability
     via: str  # "route" or "metadata"
     match: str | None = None
+    fallbacks: tuple[Link, ...] = ()
+    fallback_after_billed: bool = False
+
+    @property
+    def chain(self) -> list[Link]:
+        """The recognizer, then the route's fallbacks, in the order they are tried."""
+        return [(self.recognizer, self.options, self.capability), *self.fallbacks]
 
     def describe(self) -> dict[str, Any]:
         return {"via": self.via, "match": self.match} if self.match is not None else {"via": self.via}
@@ -116,9 +133,9 @@ def _route(index: int, entry: Any) -> Route:
     where = f"routes[{index}]"
     if not isinstance(entry, dict):
         raise ConfigError(f"{where} must be a mapping with match and recognizer")
-    unknown = sorted(set(entry) - {"match", "recognizer", "options"})
+    unknown = sorted(set(entry) - ROUTE_FIELDS)
     if unknown:
-        raise ConfigError(f"{where} has unknown field(s) {', '.join(unknown)} (allowed: match, recognizer, options)")
+        raise ConfigError(f"{where} has unknown field(s) {', '.join(unknown)} (allowed: {', '.join(sorted(ROUTE_FIELDS))})")
     match, recognizer = entry.get("match"), entry.get("recognizer")
     options = entry.get("options") or {}
     if not isinstance(recognizer, str) or not recognizer:
@@ -127,13 +144,31 @@ def _route(index: int, entry: Any) -> Route:
         raise ConfigError(f"{where}.options must be a mapping")
     if not isinstance(match, str) or not match:
         raise ConfigError(f"{where}: match must be a non-empty string")
+    fallback_ids = entry.get("fallback") or []
+    after_billed = entry.get("fallbackAfterBilled", False)
+    if not isinstance(fallback_ids, list) or not all(isinstance(f, str) and f for f in fallback_ids):
+        raise ConfigError(f"{where}.fallback must be a list of recognizer ids")
+    if not isinstance(after_billed, bool):
+        raise ConfigError(f"{where}.fallbackAfterBilled must be true or false")
+    if len(set([recognizer, *fallback_ids])) != len(fallback_ids) + 1:
+        raise ConfigError(f"{where}.fallback names a recognizer twice")
     try:
         regex = glob_to_regex(match)
         _, cap = capability(recognizer)
         resolved = cap.resolve_options(options)
+        fallbacks = []
+        for other in fallback_ids:
+            _, other_cap = capability(other)
+            fallbacks.append((other, other_cap.resolve_options({}), other_cap))  # each with its own defaults
     except ConfigError as exc:
         raise ConfigError(f"{where} (match {match!r}, recognizer {recognizer!r}): {exc.message}") from None
-    return Route(match=match, recognizer=recognizer, options=resolved, capability=cap, regex=regex)
+    return Route(match=match, recognizer=recognizer, options=resolved, capability=cap, regex=regex,
+                 fallbacks=tuple(fallbacks), fallback_after_billed=after_billed)
+
+
+# The fields of a routes entry: fallback is the recognizers tried in turn when this one cannot answer for a
+# reason of the vendor; fallbackAfterBilled also tries them after a charged answer that recognized nothing.
+ROUTE_FIELDS = frozenset({"match", "recognizer", "options", "fallback", "fallbackAfterBilled"})
 
 
 class Router:
@@ -185,7 +220,8 @@ class Router:
             return Decision(override, options, cap, via="metadata")
         for route in self.routes:
             if route.matches(key):
-                return Decision(route.recognizer, dict(route.options), route.capability, via="route", match=route.match)
+                return Decision(route.recognizer, dict(route.options), route.capability, via="route", match=route.match,
+                                fallbacks=route.fallbacks, fallback_after_billed=route.fallback_after_billed)
         raise NoRoute(f"no route matches key {key!r} (routes from {self.source or 'FCOCR_ROUTES'})")
 
 

@@ -24,7 +24,8 @@ RESULT_MARK = ("fcocr-kind", "result")
 # The reserved prefixes of what fcocr writes besides results: never processed as uploads.
 TASK_PREFIX = ".fcocr-tasks/"
 STAGING_PREFIX = ".fcocr-staging/"
-RESERVED_PREFIXES = (TASK_PREFIX, STAGING_PREFIX)
+CLAIM_PREFIX = ".fcocr-claims/"  # who is recognizing which object version (fcocr.claims)
+RESERVED_PREFIXES = (TASK_PREFIX, STAGING_PREFIX, CLAIM_PREFIX)
 
 
 def put_staged(storage: "Storage", data: bytes, content_type: str, prefix: str = STAGING_PREFIX) -> str:
@@ -81,6 +82,10 @@ class Storage(Protocol):
 
     def write(self, key: str, data: bytes, *, content_type: str, metadata: dict[str, str]) -> None:
         """Replace ``key`` atomically: a reader sees the old document or the new one, never half."""
+
+    def create_exclusive(self, key: str, data: bytes, *, content_type: str, metadata: dict[str, str]) -> bool:
+        """Create ``key`` only if it does not exist, atomically: True when this call created it, False when
+        it was already there (then nothing is written). Two callers at once: exactly one gets True."""
 
     def symlink_target(self, key: str) -> str: ...
 
@@ -184,6 +189,31 @@ class LocalStorage:
                 pass
             raise
 
+    def create_exclusive(self, key: str, data: bytes, *, content_type: str, metadata: dict[str, str]) -> bool:
+        # The content is written to a private file first, then hard-linked into place: link() fails with EEXIST
+        # when the name exists (an exclusive create, as O_CREAT|O_EXCL) and a reader never sees half a file.
+        path = self.path_for(key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            for name, value in metadata.items():
+                _set_xattr(tmp, name, value)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            return True
+        finally:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+
     def symlink_target(self, key: str) -> str:
         path = self.path_for(key)  # refuses targets outside the bucket
         return os.path.relpath(path, self.directory).replace(os.sep, "/")
@@ -267,6 +297,10 @@ def _oss_bucket(endpoint: str, bucket: str, region: str, creds: Credentials) -> 
         return cached
 
 
+class _AlreadyExists(Exception):
+    """An exclusive create found the key taken (OSS 409 FileAlreadyExists)."""
+
+
 class OssStorage:
     list_page = 1000  # keys per ListObjectsV2 page: OSS's maximum
 
@@ -327,6 +361,27 @@ class OssStorage:
         # A PutObject replaces the object whole: OSS readers never see a partial document.
         headers = {"Content-Type": content_type, **{f"x-oss-meta-{k}": v for k, v in metadata.items()}}
         self._call(key, self._bucket.put_object, key, data, headers=headers)
+
+    def create_exclusive(self, key: str, data: bytes, *, content_type: str, metadata: dict[str, str]) -> bool:
+        # x-oss-forbid-overwrite makes PutObject fail with 409 FileAlreadyExists when the key exists: OSS decides
+        # atomically, so of two creators exactly one succeeds.
+        headers = {"Content-Type": content_type, "x-oss-forbid-overwrite": "true",
+                   **{f"x-oss-meta-{k}": v for k, v in metadata.items()}}
+        try:
+            self._call(key, self._put_forbidding_overwrite, key, data, headers)
+        except _AlreadyExists:
+            return False
+        return True
+
+    def _put_forbidding_overwrite(self, key: str, data: bytes, headers: dict[str, str]) -> None:
+        import oss2
+
+        try:
+            self._bucket.put_object(key, data, headers=headers)
+        except oss2.exceptions.OssError as exc:
+            if exc.status == 409 and exc.code == "FileAlreadyExists":
+                raise _AlreadyExists() from None
+            raise
 
     def symlink_target(self, key: str) -> str:
         return self._call(key, self._bucket.get_symlink, key).target_key

@@ -54,9 +54,13 @@ def epoch(timestamp: Any) -> float | None:
         return None
 
 
+def version_digest(bucket: str, key: str, etag: str) -> str:
+    """40 hex naming one object version (bucket, key, ETag): task records, claims and page checkpoints use it."""
+    return hashlib.sha256(f"{bucket}\n{key}\n{etag}".encode("utf-8")).hexdigest()[:40]
+
+
 def data_id_for(bucket: str, key: str, etag: str) -> str:
-    digest = hashlib.sha256(f"{bucket}\n{key}\n{etag}".encode("utf-8")).hexdigest()[:40]
-    return f"{bucket}/{digest}"
+    return f"{bucket}/{version_digest(bucket, key, etag)}"
 
 
 def parse_data_id(data_id: Any) -> tuple[str, str] | None:
@@ -203,16 +207,16 @@ def finish(storage: Storage, record: TaskRecord, settings: Any, runtime: Runtime
         return ALREADY_FINAL
     ours = (existing is not None and same_etag and existing.status == PENDING
             and existing.task is not None and existing.task.id == record.task_id)
-    if not ours:
-        try:
-            current = storage.head(record.key).etag
-        except ObjectNotFound:
-            current = None
-        if current != record.etag:  # replaced or deleted since: this result is for nothing that exists
-            close(storage, record, settings, runtime, None, receipt=receipt)
-            return STALE
-        if require_pending:
-            return NOT_READY
+    # The newest version wins: even over our own pending document, a result for replaced bytes is not written.
+    try:
+        current = storage.head(record.key).etag
+    except ObjectNotFound:
+        current = None
+    if current != record.etag:  # replaced or deleted since: this result is for nothing that exists
+        close(storage, record, settings, runtime, None, receipt=receipt)
+        return STALE
+    if not ours and require_pending:
+        return NOT_READY
     task = record.ref
     started_at = existing.started_at if ours and existing is not None else record.submitted_at
     started = epoch(started_at)
@@ -229,6 +233,8 @@ def finish(storage: Storage, record: TaskRecord, settings: Any, runtime: Runtime
         assert outcome is not None
         outcome.task = outcome.task or task
         doc = ResultDocument(status=SUCCEEDED, outcome=outcome, **common)
+    if ours and existing is not None:
+        doc.billed_calls = existing.billed_calls  # what submitting the task cost, as the pending document said
     writer.write(doc)
     logs.log(logging.WARNING if error else logging.INFO, "task finished", requestId=runtime.request_id,
              bucket=record.bucket, key=record.key, recognizer=record.recognizer, taskId=record.task_id,

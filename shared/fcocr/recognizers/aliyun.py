@@ -14,24 +14,25 @@ the call. Staged objects carry no image suffix, so they cannot trigger the uploa
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 from .. import tasks
 from ..config import env_int, env_oss_location, env_url
 from ..errors import ConfigError, FcocrError, PermanentError, TransientError
 from ..fields import Field, end_date_or_period, taxi_fields
-from ..model import Capability, Limits, Line, OptionSpec, OssLocation, Outcome
+from ..model import Capability, Limits, Line, OptionSpec, OssLocation, Outcome, vendor_options
 from ..prepare import Part
 from ..reconcile import count, not_finished, time_left
 from ..results import utc_now
 from ..retry import RetryPolicy, VendorFault, classify
 from ..storage import STAGING_PREFIX, delete_staged, open_storage, put_staged, staged_ref
 from . import Job, Packaging
-from .cloud import ClientCache, Reply, Row, box_lines, loads, network_error, number, rotated_rect, run
+from .cloud import ClientCache, Reply, Row, box_lines, loads, network_error, number, rotated_rect, run, split_by
 
 NAME = "aliyun"
 VERSION = "2019-12-30"
@@ -41,10 +42,18 @@ PRESIGN_SECONDS = 15 * 60  # the call downloads at once; async jobs may start la
 ASYNC_PRESIGN_SECONDS = 2 * 3600
 TASK_KIND = "aliyun-async"  # the kind written in task records of TrimDocument / RecognizeVideoCharacter jobs
 # Common error codes (seed 000 §10): throttling, timeouts, system errors. InvalidImage.Download is the service
-# failing to fetch our presigned URL: a fresh attempt (and URL) usually works.
+# failing to fetch our presigned URL: a fresh attempt (and URL) usually works. SignatureNonceUsed and
+# InvalidTimeStamp.Expired refuse one signed request, not the input: the SDK signs every attempt afresh (a new
+# nonce, the current time), so the retry goes through.
 TRANSIENT_CODES = frozenset({"Throttling", "Throttling.User", "Throttling.Api", "Timeout", "InternalError",
-                             "ServiceUnavailable", "InvalidImage.Download"})
+                             "ServiceUnavailable", "InvalidImage.Download", "SignatureNonceUsed",
+                             "InvalidTimeStamp.Expired"})
+DEFAULT_POLL_SECONDS = 300.0  # how long to poll an async job when the function's deadline is unknown
 ASYNC_FINAL = {"PROCESS_SUCCESS", "PROCESS_FAILED", "TIMEOUT_FAILED", "LIMIT_RETRY_FAILED"}
+# Seed 000's common errors that refuse the account (credentials, RAM permission, the service not purchased).
+ACCOUNT_CODES = frozenset({"InvalidAccessKeyId.NotFound", "InvalidAccessKeyId.Inactive", "SignatureDoesNotMatch",
+                           "InvalidApi.NotPurchase", "InvalidSecurityToken.Expired", "InvalidSecurityToken.Malformed",
+                           "InvalidSecurityToken.MismatchWithAccessKey", "MissingSecurityToken", "Forbidden."})
 
 _COMMON = frozenset({"jpeg", "png", "bmp", "gif"})
 _STD = Limits(formats=_COMMON, max_bytes=3 * MiB)  # "resolution unrestricted (5 s timeout)"
@@ -225,7 +234,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("RecognizeTaxiInvoice", "出租车发票识别 taxi ticket", "ImageURL", _STD,
            row=Row("taxi_ticket", {name: _taxi_row(name) for name in (
                "invoiceCode", "invoiceNumber", "plateNumber", "date", "boardingTime", "alightingTime", "mileage",
-               "amount")})),
+               "amount")}, documents=split_by("Invoices"))),
     Action("RecognizeVATInvoice", "增值税发票识别 VAT invoice (JPG only)", "FileURL",
            Limits(formats=frozenset({"jpeg"}), max_bytes=3 * MiB, min_side=15, max_side=4096), fixed={"FileType": "jpg"},
            row=Row("vat_invoice", VAT)),
@@ -238,7 +247,7 @@ ACTIONS: tuple[Action, ...] = (
            Limits(formats=frozenset({"jpeg", "png", "bmp"}), max_bytes=10 * MiB)),
     Action("RecognizeQuotaInvoice", "定额发票识别 quota invoice", "ImageURL", _NO_GIF_4M),
     Action("RecognizeTicketInvoice", "增值税发票卷票识别 VAT roll ticket", "ImageURL", _NO_GIF_4M,
-           row=Row("vat_invoice", ROLL_TICKET)),
+           row=Row("vat_invoice", ROLL_TICKET, documents=split_by("Results"))),  # Count tickets, one per Index
     Action("GetAsyncJobResult", "查询异步任务结果 async job result (used to finish TrimDocument and "
            "RecognizeVideoCharacter; not routable)", "JobId", Limits(), mode="poll"),
 )
@@ -307,7 +316,7 @@ def _input_value(action: Action, url: str) -> dict[str, Any]:
 
 def _params(action: Action, options: Mapping[str, Any]) -> dict[str, Any]:
     params = dict(action.fixed)
-    for name, value in options.items():
+    for name, value in vendor_options(options).items():
         params[name] = value  # option names are the wire parameter names
     return params
 
@@ -341,11 +350,15 @@ class _Staging:
 class AliyunFamily:
     name = NAME
     transient_codes = TRANSIENT_CODES
+    account_codes = ACCOUNT_CODES  # refusals of the account, not the input: a route may fall back (fcocr.fallback)
     packaging = Packaging(
         requirements=("alibabacloud-tea-openapi",),
         verify=("fcocr.recognizers.aliyun", "alibabacloud_tea_openapi.client", "alibabacloud_tea_openapi.models",
                 "alibabacloud_tea_openapi.exceptions", "alibabacloud_tea_openapi.utils_models", "darabonba.runtime"))
     task_kinds = (TASK_KIND,)
+    # Injectable (tests): the pause between polls and the clock that bounds them.
+    sleep: Callable[[float], None] = staticmethod(time.sleep)
+    clock: Callable[[], float] = staticmethod(time.monotonic)
     capabilities = {
         f"{NAME}.{a.action}": Capability(id=f"{NAME}.{a.action}", title=a.title, limits=a.limits,
                                            options=a.options, mode=a.mode, document_type=a.row.document_type,
@@ -387,7 +400,9 @@ class AliyunFamily:
 
     def _submit_and_wait(self, capability: Capability, action: Action, job: Any, options: Mapping[str, Any],
                          call: Any, staged: list) -> Outcome:
-        """Submit the async job, then poll GetAsyncJobResult while the function has time; pending after that."""
+        """Submit the async job and record its JobId at once; then poll GetAsyncJobResult while the function has
+        time. A job still running, or a poll that faulted, leaves the document pending: the reconcile timer
+        finishes it from the task record, so the job (paid for) is never submitted a second time."""
         policy = RetryPolicy.from_settings(job.settings)
         document = job.source_document()
         from ..prepare import fit
@@ -401,18 +416,35 @@ class AliyunFamily:
         if staged:
             storage, key = staged[0]
             extra["staging"] = staged_ref(storage, key)
-        outcome = poll_async_job(job.settings, job.runtime, job_id, wait=True)
-        if outcome is None:
-            # Still running: a task record lets the reconcile function finish it (and drop the staged copy).
-            record = tasks.TaskRecord(
-                data_id=tasks.data_id_for(job.source.bucket, job.source.key, job.source.etag), kind=TASK_KIND,
-                task_id=job_id, bucket=job.source.bucket, key=job.source.key, etag=job.source.etag,
-                recognizer=capability.id, submitted_at=utc_now(), size=job.source.size, options=dict(options),
-                extra=extra)
-            tasks.save(job.storage, record)
-            return Outcome(task=record.ref, vendor_request_id=job_id, raw=reply.raw)
-        self._drop_staging(job, staged)
+        remaining = job.runtime.remaining_seconds()
+        # The reconcile timer leaves the job to this invocation while it may still be polling.
+        extra["pollSeconds"] = round(remaining if remaining is not None else DEFAULT_POLL_SECONDS)
+        record = tasks.TaskRecord(
+            data_id=tasks.data_id_for(job.source.bucket, job.source.key, job.source.etag), kind=TASK_KIND,
+            task_id=job_id, bucket=job.source.bucket, key=job.source.key, etag=job.source.etag,
+            recognizer=capability.id, submitted_at=utc_now(), size=job.source.size, options=dict(options), extra=extra)
+        tasks.save(job.storage, record)  # before the first poll: whatever happens next, the JobId is kept
+        pending = Outcome(task=record.ref, vendor_request_id=job_id, raw=reply.raw, billed_calls=1)
+        try:
+            outcome = poll_async_job(job.settings, job.runtime, job_id, wait=True, sleep=self.sleep, clock=self.clock)
+        except TransientError as exc:
+            pending.warnings.append(f"polling the job failed ({exc.code}); the reconcile timer finishes it")
+            return pending
+        except PermanentError:  # the job ended failed: that is its final answer
+            self._close(job, record, staged)
+            raise
+        if outcome is None:  # still running
+            return pending
+        self._close(job, record, staged)
+        outcome.billed_calls = 1
         return outcome
+
+    def _close(self, job: Any, record: tasks.TaskRecord, staged: list) -> None:
+        try:
+            tasks.delete(job.storage, record)
+        except FcocrError:  # a leftover record is finished (as already final) by the reconcile timer
+            pass
+        self._drop_staging(job, staged)
 
     @staticmethod
     def _drop_staging(job: Any, staged: list) -> None:
@@ -424,9 +456,12 @@ class AliyunFamily:
                    counts: Counter) -> None:
         """The reconcile timer's part: ``GetAsyncJobResult`` once per due job; a job still running waits for the
         next tick, a finished or failed one gets its final result."""
-        for record, _age in due:
+        for record, age in due:
             if not time_left(runtime):
                 counts["deferred"] += 1
+                continue
+            if age < float(record.extra.get("pollSeconds") or 0):  # the submitting invocation may still be polling
+                counts["waiting"] += 1
                 continue
             try:
                 try:
@@ -442,25 +477,26 @@ class AliyunFamily:
                 not_finished(storage, record, runtime, exc, counts)
 
 
-def poll_async_job(settings: Any, runtime: Any, job_id: str, *, wait: bool) -> Outcome | None:
+def poll_async_job(settings: Any, runtime: Any, job_id: str, *, wait: bool,
+                   sleep: Callable[[float], None] = time.sleep,
+                   clock: Callable[[], float] = time.monotonic) -> Outcome | None:
     """GetAsyncJobResult until a final status: an Outcome, a PermanentError, or None (still running).
 
     With ``wait`` it polls every FCOCR_VIAPI_POLL_MS while the function has time left (keeping the
-    retry policy's reserve); without, it asks once (the reconcile function's way).
+    retry policy's reserve); without, it asks once (the reconcile function's way). A fault that outlives the
+    retries raises TransientError: the caller keeps the job pending, it never submits again.
     """
     client = ViapiClient(settings.family(NAME).endpoint, runtime.credentials)
     policy = RetryPolicy.from_settings(settings)
     interval = settings.family(NAME).poll_ms / 1000.0
-    deadline = time.monotonic() + 300.0  # outside FC (no deadline known): give up waiting after 5 minutes
+    deadline = clock() + DEFAULT_POLL_SECONDS  # outside FC (no deadline known): give up waiting after 5 minutes
     while True:
-        body, request_id = policy.call(lambda t: client.call("GetAsyncJobResult", {"JobId": job_id}, t), runtime)
+        body, request_id = policy.call(lambda t: client.call("GetAsyncJobResult", {"JobId": job_id}, t), runtime,
+                                       sleep=sleep)
         data = body.get("Data") or {}
         status = str(data.get("Status") or "")
         if status == "PROCESS_SUCCESS":  # decide by Status, not by ErrorCode (the seed shows both together)
-            result = data.get("Result")
-            payload = loads(result, NAME, 200, request_id) if isinstance(result, str) else result
-            if isinstance(payload, str):  # over-escaped, as in the seed's example: decode once more
-                payload = loads(payload, NAME, 200, request_id)
+            payload = decode_result(data.get("Result"))
             return Outcome(fields=payload if isinstance(payload, dict) else {"value": payload}, raw=body,
                            vendor_request_id=job_id)
         if status in ASYNC_FINAL:
@@ -471,10 +507,34 @@ def poll_async_job(settings: Any, runtime: Any, job_id: str, *, wait: bool) -> O
         if not wait:
             return None
         remaining = runtime.remaining_seconds()
-        left = remaining - policy.reserve - policy.min_call_timeout if remaining is not None else deadline - time.monotonic()
+        left = remaining - policy.reserve - policy.min_call_timeout if remaining is not None else deadline - clock()
         if left < interval:
             return None
-        time.sleep(interval)  # the service's own pace: nothing to synchronise with, only to wait for
+        sleep(interval)  # the service's own pace: nothing to synchronise with, only to wait for
+
+
+def decode_result(result: Any) -> Any:
+    """``GetAsyncJobResult``'s ``Data.Result`` in each form seed 000 shows: a JSON object already, a JSON string
+    (``"{\"Content\": ...}"``), or its printed form with the quotes still backslash-escaped
+    (``{\\"Content\\":...}``), decoded as often as it takes. Text that is no JSON at all is kept as it is."""
+    value = result
+    for _ in range(4):
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        try:
+            value = json.loads(text, strict=False)
+            continue
+        except ValueError:
+            pass
+        if '\\"' in text:
+            try:  # the escaped form is the body of a JSON string literal: unescape it once
+                value = json.loads(f'"{text}"', strict=False)
+                continue
+            except ValueError:
+                pass
+        return text
+    return value
 
 
 FAMILY = AliyunFamily()

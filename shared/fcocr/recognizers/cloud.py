@@ -16,8 +16,9 @@ from typing import Any, Callable, Mapping
 
 from .. import fields as fieldsets
 from .. import logs
+from ..checkpoints import PageCheckpoints
 from ..errors import FcocrError, PermanentError, TransientError
-from ..model import Capability, Line, Outcome
+from ..model import AnswerUnusable, Capability, Line, Outcome
 from ..prepare import Part, fit
 from ..retry import RetryPolicy, VendorFault, classify
 
@@ -42,6 +43,24 @@ class Row:
     field_map: Mapping[str, Any] | None = None  # a FieldMap, or {"face": FieldMap, "back": FieldMap}
     lines: LinesReader | None = None
     side_option: str | None = None  # the option whose value picks the field map (Side / side)
+    # For answers that may hold several documents (tickets, receipts) in one image: the answer split into one
+    # payload per document, each readable through ``field_map`` (see ``split_by``).
+    documents: Callable[[Any], list[Any]] | None = None
+
+
+def split_by(key: str) -> Callable[[Any], list[Any]]:
+    """A ``Row.documents`` splitter for answers listing their documents under ``key`` (an array, or one object
+    where the vendor's example shows one): one payload per document, the rest of the answer kept beside it."""
+
+    def split(payload: Any) -> list[Any]:
+        if not isinstance(payload, dict):
+            return [payload]
+        items = payload.get(key)
+        if isinstance(items, list) and len(items) > 1:
+            return [{**payload, key: [item]} for item in items]
+        return [payload]
+
+    return split
 
 
 class ClientCache:
@@ -123,16 +142,47 @@ def number(value: Any, default: float = 0.0) -> float:
         return default
 
 
+@dataclass
+class PageAnswer:
+    """What one part (page) of a document came to: the vendor's reply, or why it failed."""
+
+    part: Part
+    reply: Reply | None = None
+    error: FcocrError | None = None
+    billed: bool = False  # the vendor answered this page: it was charged for
+
+
 def run(capability: Capability, row: Row, job: Any, options: Mapping[str, Any],
         call: Callable[[Part, float], Reply], family: str) -> Outcome:
     """Prepare the input, call the vendor once per part (retrying transient faults), build the Outcome."""
-    policy = RetryPolicy.from_settings(job.settings)
     document = job.source_document()
-    replies: list[tuple[Part, Reply]] = []
     warnings: list[str] = []
-    for part in fit(document, capability.limits):
-        if part.note:
-            warnings.append(f"page {part.page + 1}: {part.note}" if document.page_count > 1 else part.note)
+
+    def parts() -> Any:
+        for part in fit(document, capability.limits):
+            if part.note:
+                warnings.append(f"page {part.page + 1}: {part.note}" if document.page_count > 1 else part.note)
+            yield part
+
+    answers = call_pages(capability, job, parts(), call, pages=document.page_count)
+    if document.page_count > document.pages_to_read and not answers[0].part.original:
+        warnings.append(f"only the first {document.pages_to_read} of {document.page_count} pages were recognized")
+    return outcome_from(row, answers, options, warnings, family)
+
+
+def call_pages(capability: Capability, job: Any, parts: Any, call: Callable[[Part, float], Reply], *,
+               pages: int) -> list[PageAnswer]:
+    """One vendor call per part, each retried by the one policy. For a document of several ``pages``, every
+    page's answer (or permanent failure) is checkpointed before the next is sent, and pages answered by an
+    earlier invocation of the same object version are read back instead of being paid for again."""
+    policy = RetryPolicy.from_settings(job.settings)
+    saved = PageCheckpoints(job.storage, job.source, capability.id) if pages > 1 else None
+    answers: list[PageAnswer] = []
+    for part in parts:
+        kept = saved.load(part.page) if saved is not None else None
+        if kept is not None:
+            answers.append(_answer_from(part, kept))
+            continue
 
         def attempt(timeout: float, part: Part = part) -> Reply:
             return call(part, timeout)
@@ -141,50 +191,143 @@ def run(capability: Capability, row: Row, job: Any, options: Mapping[str, Any],
             logs.log(logging.WARNING, "vendor retry", recognizer=capability.id, attempt=n, errorCode=exc.code,
                      pauseMs=round(pause * 1000), requestId=job.runtime.request_id)
 
-        replies.append((part, policy.call(attempt, job.runtime, on_retry=on_retry)))
+        try:
+            answer = PageAnswer(part, reply=policy.call(attempt, job.runtime, on_retry=on_retry), billed=True)
+        except PermanentError as exc:
+            if saved is None:
+                raise
+            answer = PageAnswer(part, error=exc)  # this page is lost; the others may still be read
+        if saved is not None:
+            saved.save(part.page, _checkpoint(answer))
+        answers.append(answer)
         del part  # one encoded part alive at a time
-    if document.page_count > document.pages_to_read and not replies[0][0].original:
-        warnings.append(f"only the first {document.pages_to_read} of {document.page_count} pages were recognized")
-    return outcome_from(row, replies, options, warnings, family)
+    return answers
 
 
-def outcome_from(row: Row, replies: list[tuple[Part, Reply]], options: Mapping[str, Any], warnings: list[str],
+def _checkpoint(answer: PageAnswer) -> dict[str, Any]:
+    body: dict[str, Any] = {"billed": answer.billed}
+    if answer.reply is not None:
+        r = answer.reply
+        body["reply"] = {"payload": r.payload, "raw": r.raw, "requestId": r.request_id, "pageCount": r.page_count}
+    if answer.error is not None:
+        body["error"] = error_json(answer.error)
+    return body
+
+
+def _answer_from(part: Part, kept: dict[str, Any]) -> PageAnswer:
+    reply = kept.get("reply")
+    error = kept.get("error")
+    answer = PageAnswer(part, billed=bool(kept.get("billed")))
+    if isinstance(reply, dict):
+        answer.reply = Reply(reply.get("payload"), reply.get("raw"), reply.get("requestId"), reply.get("pageCount"))
+    elif isinstance(error, dict):
+        details = {k: v for k, v in error.items() if k not in {"code", "message", "retryable"}}
+        answer.error = PermanentError(str(error.get("message") or "failed"), code=str(error.get("code") or "PageFailed"),
+                                      **details)
+    return answer
+
+
+def error_json(error: FcocrError) -> dict[str, Any]:
+    """An error as result documents show it (``error``, ``pages[i].error``)."""
+    return {"code": error.code, "message": error.message, "retryable": error.retryable, **error.details}
+
+
+def outcome_from(row: Row, answers: list[PageAnswer], options: Mapping[str, Any], warnings: list[str],
                  family: str) -> Outcome:
+    """The Outcome of a document's answers. Pages that failed say why in ``pages[i].error``; when some pages
+    produced a result the document succeeds with ``partial`` (unless the route sets ``requireAllPages``); when
+    none did, ``AnswerUnusable`` carries every paid answer into the failed result."""
     pages: list[dict[str, Any]] = []
     lines: list[Line] | None = [] if row.lines else None
     first_fields: dict[str, Any] | None = None
-    for part, reply in replies:
-        fields, field_warnings = read_fields(row, reply.payload, options)
-        warnings.extend(field_warnings)
-        if fields is not None:
-            empty = all(v in (None, [], "") for k, v in fields.items() if k != "side")
-            if empty:
-                raise PermanentError(f"{family} answered, but every field of the {row.document_type} is empty "
-                                     "(not that kind of document, or unreadable)", code=f"{family.capitalize()}.NoFields",
-                                     vendorRequestId=reply.request_id)
+    answered: list[PageAnswer] = []
+    failed: list[PageAnswer] = []
+    documents: list[dict[str, Any]] = []
+    several = len(answers) > 1
+    for answer in answers:
+        part, reply = answer.part, answer.reply
+        page: dict[str, Any] = {"index": part.page}
+        if part.width and part.height:
+            page.update(width=part.width, height=part.height)
+        if reply is not None and reply.request_id:
+            page["vendorRequestId"] = reply.request_id
+        pages.append(page)
+        fields: dict[str, Any] | None = None
+        if answer.error is None and reply is not None:
+            fields, field_warnings, found = read_documents(row, reply.payload, options)
+            for document in found:
+                documents.append({**document, "page": part.page})
+            if fields is not None and all(v in (None, [], "") for k, v in fields.items() if k != "side"):
+                answer.error = PermanentError(
+                    f"{family} answered, but every field of the {row.document_type} is empty (not that kind of "
+                    "document, or unreadable)", code=f"{family.capitalize()}.NoFields", vendorRequestId=reply.request_id)
+            else:
+                warnings.extend(field_warnings)
+        if answer.error is not None or reply is None:
+            page["error"] = error_json(answer.error or PermanentError("no answer", code="NoAnswer"))
+            failed.append(answer)
+            continue
+        answered.append(answer)
         if first_fields is None:
             first_fields = fields
         if row.lines and lines is not None:
             lines.extend(row.lines(reply.payload, part.page))
-        page: dict[str, Any] = {"index": part.page}
-        if part.width and part.height:
-            page.update(width=part.width, height=part.height)
-        if fields is not None and len(replies) > 1:
+        if fields is not None and several:
             page["fields"] = fields
-        if reply.request_id:
-            page["vendorRequestId"] = reply.request_id
-        pages.append(page)
-    raws = [reply.raw for _, reply in replies]
+    raws = [a.reply.raw if a.reply is not None else None for a in answers]
+    raw = raws[0] if not several else raws
+    billed = sum(1 for a in answers if a.billed)
+    request_id = next((a.reply.request_id for a in answers if a.reply is not None and a.reply.request_id), None)
+    problems = [f"page {page['index'] + 1}: {page['error']['code']}: {page['error']['message']}"
+                for page in pages if "error" in page] if several else []
+    if not answered or (failed and options.get("requireAllPages")):
+        first = failed[0].error or PermanentError("no answer", code="NoAnswer")
+        if not several:
+            message = first.message
+        elif not answered:
+            message = f"none of the {len(answers)} pages produced a result: " + "; ".join(problems)
+        else:
+            message = "a page failed and the route sets requireAllPages: " + "; ".join(problems)
+        kept = Outcome(raw=raw if any(r is not None for r in raws) else None, pages=pages if several else [],
+                       vendor_request_id=request_id, warnings=warnings, billed_calls=billed)
+        raise AnswerUnusable(message, outcome=kept, code=first.code, **first.details)
+    partial = bool(failed)
+    if partial:
+        warnings.extend(f"{problem} (the document is partial)" for problem in problems)
     payload_fields = first_fields
     if payload_fields is None and lines is None:
         # A capability with no normalized set and no text lines: its own fields, as the vendor named them.
-        payload_fields = replies[0][1].payload if len(replies) == 1 else {"pages": [r.payload for _, r in replies]}
+        payloads = [a.reply.payload for a in answered if a.reply is not None]
+        payload_fields = payloads[0] if len(answers) == 1 else {"pages": payloads}
         if not isinstance(payload_fields, dict):
             payload_fields = {"value": payload_fields}
     return Outcome(
-        lines=lines, fields=payload_fields, raw=raws[0] if len(raws) == 1 else raws, pages=pages,
-        vendor_request_id=replies[0][1].request_id, warnings=warnings, document_type=row.document_type,
+        lines=lines, fields=payload_fields, raw=raw, pages=pages, vendor_request_id=request_id, warnings=warnings,
+        document_type=row.document_type, partial=partial, billed_calls=billed,
+        documents=[{**d, "index": i} for i, d in enumerate(documents)] if row.documents is not None else None,
     )
+
+
+def read_documents(row: Row, payload: Any, options: Mapping[str, Any]
+                   ) -> tuple[dict[str, Any] | None, list[str], list[dict[str, Any]]]:
+    """The fields of an answer and, for a row whose answers may hold several documents, every document that has
+    any field: (the first document's fields, warnings, [{documentType, fields}])."""
+    if row.documents is None:
+        fields, warnings = read_fields(row, payload, options)
+        return fields, warnings, []
+    found: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    first: dict[str, Any] | None = None
+    for part in row.documents(payload):
+        fields, field_warnings = read_fields(row, part, options)
+        if first is None:
+            first = fields
+        if fields is not None and any(v not in (None, [], "") for k, v in fields.items() if k != "side"):
+            if not found:
+                first = fields
+            warnings.extend(field_warnings)
+            found.append({"documentType": row.document_type, "fields": fields})
+    return first, warnings, found
 
 
 def network_error(family: str, exc: BaseException) -> TransientError:

@@ -24,11 +24,11 @@ from typing import Any, Mapping
 from ..config import env_text, env_url
 from ..errors import PermanentError
 from ..fields import MISSING, Field, end_date_or_period, lookup, taxi_fields
-from ..model import Capability, Limits, Line, OptionSpec, Outcome
+from ..model import Capability, Limits, Line, OptionSpec, Outcome, vendor_options
 from ..prepare import Part
 from ..retry import VendorFault, classify
 from . import Job, Packaging
-from .cloud import Reply, Row, box_lines, loads, network_error, number, rotated_rect, run
+from .cloud import Reply, Row, box_lines, loads, network_error, number, rotated_rect, run, split_by
 
 NAME = "market"
 MiB = 1024 * 1024
@@ -40,6 +40,8 @@ QPS = 5  # the Cloud Market OCR APIs' stated rate limit, per API and purchase (C
 LIMITS_001 = Limits(formats=frozenset({"jpeg", "png", "bmp", "tiff"}), max_bytes=3 * MiB // 2)
 LIMITS_002 = Limits(formats=frozenset({"jpeg", "png", "bmp"}), max_bytes=3 * MiB // 2)
 SIDE = {"side": OptionSpec(str, default="face", choices=("face", "back"), description="face / back of the card")}
+# The gateway's 401 (bad APPCODE) and 403 (not purchased, quota used up): the account, not the input.
+ACCOUNT_CODES = frozenset({"401", "403"})
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ APIS: tuple[Api, ...] = (
     Api("stamp", "印刷文字识别-公章识别 official stamps", "json"),
     Api("taxi", "印刷文字识别-出租车机打发票识别 taxi ticket", "json", row=Row("taxi_ticket", {
         name: _taxi(name) for name in ("invoiceCode", "invoiceNumber", "plateNumber", "date", "boardingTime",
-                                       "alightingTime", "mileage", "amount")})),
+                                       "alightingTime", "mileage", "amount")}, documents=split_by("recipts"))),
     Api("train", "印刷文字识别-火车票识别 train ticket", "json", row=Row("train_ticket", {
         "trainNumber": Field("number"), "departureStation": Field("origin"), "arrivalStation": Field("destination"),
         "departureTime": Field("date"), "seat": Field("place"), "seatClass": Field("level"),
@@ -205,6 +207,7 @@ def _error_from_http(response: Any) -> Exception:
 class MarketFamily:
     name = NAME
     transient_codes = TRANSIENT_CODES
+    account_codes = ACCOUNT_CODES  # refusals of the account, not the input: a route may fall back (fcocr.fallback)
     packaging = Packaging(requirements=("requests",), verify=("fcocr.recognizers.market", "requests"))
     task_kinds: tuple[str, ...] = ()
     capabilities = {
@@ -252,7 +255,8 @@ class MarketFamily:
 
 def _json_body(api: Api, part: Part, options: Mapping[str, Any]) -> bytes:
     image = base64.b64encode(part.data).decode("ascii")  # no data: prefix (001 refuses it)
-    configure = json.dumps(dict(options), ensure_ascii=False) if options else None
+    options = vendor_options(options)
+    configure = json.dumps(options, ensure_ascii=False) if options else None
     if api.style == "inputs":
         item: dict[str, Any] = {"image": {"dataType": 50, "dataValue": image}}
         if configure:

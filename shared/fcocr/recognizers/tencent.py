@@ -23,9 +23,9 @@ from ..errors import ConfigError
 from ..fields import Field, items_from
 from ..model import Capability, Limits, Outcome
 from ..prepare import Part, base64_limit
-from ..retry import RetryPolicy, VendorFault, classify
+from ..retry import VendorFault, classify
 from . import Job, Packaging
-from .cloud import ClientCache, Reply, Row, loads, network_error, outcome_from, run
+from .cloud import ClientCache, Reply, Row, call_pages, loads, network_error, outcome_from, run
 
 NAME = "tencent"
 ACTION, VERSION = "VatInvoiceOCR", "2018-11-19"
@@ -36,6 +36,10 @@ TRANSIENT_CODES = frozenset({"RequestLimitExceeded", "RequestLimitExceeded.UinLi
                              "RequestLimitExceeded.GlobalRegionUinLimitExceeded", "InternalError",
                              "ResourceUnavailable", "FailedOperation.UnKnowError", "FailedOperation.DownLoadError",
                              "ClientNetworkError", "ServerNetworkError"})
+# Seed 004's refusals of the account: authentication, permissions, arrears, the service not opened.
+ACCOUNT_CODES = frozenset({"AuthFailure.", "UnauthorizedOperation.", "ResourceUnavailable.InArrears",
+                           "ResourceUnavailable.ResourcePackageRunOut", "ResourceInsufficient.ChargeResourceExhaust",
+                           "FailedOperation.ArrearsError", "FailedOperation.UnOpenError"})
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,7 @@ class TencentFamily:
     name = NAME
     capabilities = {CAPABILITY.id: CAPABILITY}
     transient_codes = TRANSIENT_CODES
+    account_codes = ACCOUNT_CODES  # refusals of the account, not the input: a route may fall back (fcocr.fallback)
     packaging = Packaging(
         requirements=("tencentcloud-sdk-python-common", "tencentcloud-sdk-python-ocr"),
         verify=("fcocr.recognizers.tencent", "tencentcloud.common.credential", "tencentcloud.ocr.v20181119.ocr_client",
@@ -174,22 +179,23 @@ class TencentFamily:
             # Images, and PDFs too large to send whole (rendered page by page, as JPEG, by prepare.fit).
             return run(capability, ROW, job, options, lambda part, timeout: call_vat_invoice(
                 settings, params_for(part), timeout), NAME)
-        # A PDF that fits: the service renders it; one call per page (PdfPageNumber), up to FCOCR_MAX_PAGES.
-        policy = RetryPolicy.from_settings(job.settings)
-        whole = Part(document.data, "pdf", 0, original=True)
+        # A PDF that fits: the service renders it; one call per page (PdfPageNumber), up to FCOCR_MAX_PAGES, each
+        # page's answer checkpointed before the next is sent.
         pages = document.pages_to_read
-        replies: list[tuple[Part, Reply]] = []
-        for number in range(1, pages + 1):
-            reply = policy.call(lambda timeout, n=number: call_vat_invoice(settings, params_for(whole, n), timeout),
-                                job.runtime)
-            replies.append((Part(b"", "pdf", number - 1, original=True), reply))
+        whole = Part(document.data, "pdf", 0, original=True)
+
+        def call(part: Part, timeout: float) -> Reply:
+            return call_vat_invoice(settings, params_for(whole, part.page + 1), timeout)
+
+        answers = call_pages(capability, job, (Part(b"", "pdf", n, original=True) for n in range(pages)), call,
+                             pages=document.page_count)
         warnings = []
         if document.page_count > pages:
             warnings.append(f"only the first {pages} of {document.page_count} pages were recognized (FCOCR_MAX_PAGES)")
-        reported = replies[0][1].page_count
+        reported = next((a.reply.page_count for a in answers if a.reply is not None), None)
         if reported and reported != document.page_count:
             warnings.append(f"Tencent reported {reported} pages; the PDF has {document.page_count}")
-        return outcome_from(ROW, replies, options, warnings, NAME)
+        return outcome_from(ROW, answers, options, warnings, NAME)
 
 
 FAMILY = TencentFamily()
