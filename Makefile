@@ -4,12 +4,13 @@
 #   make bench   print the benchmark figures quoted in the README
 #   make package build build/<function>.zip for Function Compute [ROUTES=file-or-json] [CODE_BUCKET=bucket]
 #                [VERIFY=python3.10: import each zip with FC's runtime emulated]
+#   make deploy-files  write template.yml, s.yaml and deploy/ from shared/fcocr/deploy.py
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PIP_FLAGS = --disable-pip-version-check --quiet
 
-.PHONY: demo test bench package clean
+.PHONY: demo test bench package deploy-files clean
 
 $(VENV)/.installed-%: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +33,10 @@ bench: $(VENV)/.installed-local,oss,dev
 package: $(VENV)/.installed-oss
 	$(VENV)/bin/fcocr package $(if $(ROUTES),--routes '$(ROUTES)') $(if $(CODE_BUCKET),--code-bucket '$(CODE_BUCKET)') \
 	  $(if $(VERIFY),--verify '$(VERIFY)')
+
+# The deploy files are generated from the one declaration of the functions (shared/fcocr/deploy.py).
+deploy-files: $(VENV)/.installed-oss
+	$(VENV)/bin/fcocr deploy-files
 
 clean:
 	rm -rf .venv .venv-py310 demo-out .pytest_cache build *.egg-info shared/*.egg-info

@@ -13,6 +13,7 @@
                                      the documents already in a bucket: recognized here, or by invoking the deployed function
     fcocr check                      validate the environment and routes, as a cold start would
     fcocr package [--routes SPEC]    build build/<function>.zip (fcocr + runtime dependencies) for Function Compute
+    fcocr deploy-files [--check]     write template.yml, s.yaml and deploy/ from fcocr.deploy (the one declaration)
 """
 
 from __future__ import annotations
@@ -315,6 +316,12 @@ def cmd_package(args: argparse.Namespace) -> int:
     return run_cli(args)
 
 
+def cmd_deploy_files(args: argparse.Namespace) -> int:
+    from .deploy_files import run_cli
+
+    return run_cli(args)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     application = App.from_env()
     print(f"settings ok; {len(application.router.routes)} routes from {application.router.source}:")
@@ -376,6 +383,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget-mb", type=float, default=BUDGET_MB, help="size budget per zip (default %(default)s MB)")
     p.add_argument("--strict", action="store_true", help="exit 1 if a zip is over the budget")
     p.set_defaults(func=cmd_package)
+
+    from .deploy_files import add_arguments as add_deploy_files_arguments
+
+    p = sub.add_parser("deploy-files", help="write template.yml, s.yaml and deploy/ from the functions' declaration")
+    add_deploy_files_arguments(p)
+    p.set_defaults(func=cmd_deploy_files)
 
     p = sub.add_parser("check", help="validate settings and routes as a cold start would")
     p.set_defaults(func=cmd_check)
