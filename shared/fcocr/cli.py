@@ -377,8 +377,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--with", dest="providers", action="append", default=[], choices=PROVIDERS,
                    help="also package this recognizer family (for uploads that pick it by metadata); repeatable")
     p.add_argument("--plan", action="store_true", help="print the families and requirements; build nothing")
-    p.add_argument("--verify", metavar="PYTHON", help="a CPython 3.10 to import every handler and SDK from each zip with")
-    p.add_argument("--code-bucket", help="also write OUT/template.yml with CodeUri oss://BUCKET/PREFIX... (for ROS)")
+    from .deploy import DEFAULT_RUNTIME, FC3_RUNTIMES
+
+    p.add_argument("--runtime", choices=FC3_RUNTIMES, default=DEFAULT_RUNTIME,
+                   help="FC's Python runtime to build for: what it ships stays out of the zips (default %(default)s)")
+    p.add_argument("--verify", metavar="PYTHON", help="a CPython of the runtime's version to import every handler and "
+                                                      "SDK from each zip with, and call each handler as FC would")
+    p.add_argument("--code-bucket", help="also write OUT/template.yml with code on oss://BUCKET/PREFIX... (for ROS)")
     p.add_argument("--code-prefix", default="fcocr-code/", help="object prefix of the zips (default fcocr-code/)")
     p.add_argument("--budget-mb", type=float, default=BUDGET_MB, help="size budget per zip (default %(default)s MB)")
     p.add_argument("--strict", action="store_true", help="exit 1 if a zip is over the budget")
