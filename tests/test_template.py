@@ -402,7 +402,9 @@ def test_fc3_template_triggers_one_upload_path_at_a_time():
     for text, prefix in ((pattern[1]["Fn::Sub"], "inbox/"), (pattern[2]["Fn::Sub"], "")):
         filled = text.replace("${BucketName}", "docs").replace("${SourcePrefix}", prefix)
         assert json.loads(filled) == deploy.event_rule(EVENTBRIDGE, "docs", prefix)
-    assert bridge[0]["Properties"]["TriggerConfig"]["asyncInvocationType"] is True  # retries and failure queue
+    config = dict(bridge[0]["Properties"]["TriggerConfig"], eventRuleFilterPattern=filled)
+    validate(config, dict(FC3_SCHEMA["definitions"]["IEventBridge"], definitions=FC3_SCHEMA["definitions"]))
+    assert config["asyncInvocationType"] is True  # asynchronous: the retries and the failure queue apply
     assert FC3["Outputs"]["CallbackUrl"]["Value"]["Fn::GetAtt"][1] == "UrlInternet"
 
 

@@ -103,6 +103,18 @@ def event_rule_ros(trigger: EventBridgeOssTrigger) -> dict:
     return {"Fn::If": ["HasSourcePrefix", text("${SourcePrefix}"), text("")]}
 
 
+def eventbridge_config(pattern: Any) -> dict:
+    """An EventBridge trigger's triggerConfig: OSS's events from the default bus, as CloudEvents, one at a time."""
+    return {
+        "triggerEnable": True,
+        "asyncInvocationType": True,  # asynchronous: the function's retries and failure queue apply
+        "eventRuleFilterPattern": pattern,
+        "eventSourceConfig": {"eventSourceType": "Default", "eventSourceParameters": {}},
+        "eventSinkConfig": {"deliveryOption": {"mode": "event-driven", "eventSchema": "CloudEvents"}},
+        "runOptions": {"mode": "event-driven"},
+    }
+
+
 def fc3_trigger_config(trigger: Any, value: Callable[[str], Any]) -> dict:
     """A trigger's triggerConfig (FC 3.0 API names), values rendered by ``value``."""
     if isinstance(trigger, OssTrigger):
@@ -166,13 +178,7 @@ def fc3_template(code_objects: dict[str, str] | None = None, code_bucket: str | 
                 body["TriggerConfig"] = fc3_trigger_config(t, ros)
             elif isinstance(t, EventBridgeOssTrigger):
                 resource["Condition"] = "UseEventBridgeTrigger"
-                body["TriggerConfig"] = {
-                    "triggerEnable": True,
-                    "asyncInvocationType": True,  # asynchronous: the function's retries and failure queue apply
-                    "eventRuleFilterPattern": event_rule_ros(t),
-                    "eventSourceConfig": {"eventSourceType": "Default"},
-                    "eventSinkConfig": {"deliveryOption": {"mode": "event-driven", "eventSchema": "CloudEvents"}},
-                }
+                body["TriggerConfig"] = eventbridge_config(event_rule_ros(t))
             else:
                 body["TriggerConfig"] = fc3_trigger_config(t, ros)
                 if isinstance(t, HttpTrigger):
@@ -352,13 +358,7 @@ def fc3_props(f: Function, code: str, eventbridge: bool) -> dict:
             # Serverless Devs has no conditions: the rule is for the whole bucket (README: with a SourcePrefix,
             # the key condition becomes {"prefix": "<SourcePrefix>"}).
             rule = deploy.event_rule(t, "${vars.BucketName}", "")
-            body["triggerConfig"] = {
-                "triggerEnable": True, "asyncInvocationType": True,
-                "eventRuleFilterPattern": json.dumps(rule, separators=(",", ":")),
-                "eventSourceConfig": {"eventSourceType": "Default", "eventSourceParameters": {}},
-                "eventSinkConfig": {"deliveryOption": {"mode": "event-driven", "eventSchema": "CloudEvents"}},
-                "runOptions": {"mode": "event-driven"},
-            }
+            body["triggerConfig"] = eventbridge_config(json.dumps(rule, separators=(",", ":")))
         else:
             body["triggerConfig"] = fc3_trigger_config(t, v)
         triggers.append(body)
