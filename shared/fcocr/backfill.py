@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .cli import DOCUMENT_SUFFIXES
+from .deploy import FC2_SERVICE, fc3_name
 from .errors import ConfigError, FcocrError, ObjectNotFound, PermanentError, TransientError
 from .events import Upload, oss_event
 from .pipeline import App, Report, process
@@ -49,9 +50,9 @@ from .retry import RetryPolicy, VendorFault, classify
 from .runtime import Credentials, Runtime, credentials_from
 from .storage import ObjectInfo, Storage, open_storage
 
-DEFAULT_SERVICE, DEFAULT_FUNCTION = "fcocr", "ocr_upload"  # FC 2.0: deploy/fc2/template.yml's names
+DEFAULT_SERVICE, DEFAULT_FUNCTION = FC2_SERVICE, "ocr_upload"  # FC 2.0: deploy/fc2/template.yml's names
 DEFAULT_FC_VERSION = 3
-DEFAULT_FUNCTION_FC3 = "fcocr-ocr_upload"  # FC 3.0: template.yml's (fcocr.deploy.fc3_name)
+DEFAULT_FUNCTION_FC3 = fc3_name(DEFAULT_FUNCTION)  # FC 3.0: template.yml's
 DEFAULT_QPS, DEFAULT_BATCH = 10.0, 10
 MAX_BATCH = 100
 # Quotas are paced at 98 %: a request that arrives a little late and the next one a little early must not put

@@ -334,36 +334,6 @@ def event_rule(trigger: EventBridgeOssTrigger, bucket: str, prefix: str) -> dict
     }
 
 
-def rule_matches(pattern: dict, event: dict) -> bool:
-    """Whether an EventBridge pattern (the subset fcocr writes) matches a CloudEvent; for the tests and docs."""
-    for name, wanted in pattern.items():
-        if name not in event:
-            return False
-        value = event[name]
-        if isinstance(wanted, dict):
-            if not isinstance(value, dict) or not rule_matches(wanted, value):
-                return False
-            continue
-        if not any(_matches(w, value) for w in wanted):
-            return False
-    return True
-
-
-def _matches(condition: Any, value: Any) -> bool:
-    if not isinstance(condition, dict):
-        return condition == value
-    if not isinstance(value, str):
-        return False
-    if "prefix" in condition:
-        return value.startswith(condition["prefix"])
-    if "suffix" in condition:
-        return value.endswith(condition["suffix"])
-    if "anything-but" in condition:
-        inner = condition["anything-but"]
-        return not (value.startswith(inner["prefix"]) if isinstance(inner, dict) else value == inner)
-    raise ValueError(f"not an operator fcocr writes: {condition}")
-
-
 # ------------------------------------------------------------------------------------------ the role
 @dataclass(frozen=True)
 class Statement:
