@@ -274,7 +274,8 @@ def _matches(condition, value) -> bool:
 
 
 def cloud_event(key, bucket="docs", event="ObjectCreated:PutObject"):
-    return {"source": "acs.oss", "type": "oss:" + event, "subject": f"acs:oss:cn-shanghai:1234567890123456:{bucket}/{key}",
+    return {"source": "acs.oss", "type": "oss:" + event,
+            "subject": f"acs:oss:cn-shanghai:1234567890123456:{bucket}/{key}",
             "data": {"eventName": event, "oss": {"bucket": {"name": bucket}, "object": {"key": key}}}}
 
 
@@ -351,7 +352,8 @@ def test_statements_are_plain_allows_on_one_resource_each():
 
 
 def test_oss_access_is_the_source_prefix_the_results_and_the_reserved_prefixes():
-    assert grants("oss:GetObject") == {"acs:oss:*:*:docs/inbox/*", *(f"acs:oss:*:*:docs/{p}*" for p in RESERVED_PREFIXES)}
+    assert grants("oss:GetObject") == {"acs:oss:*:*:docs/inbox/*",
+                                       *(f"acs:oss:*:*:docs/{p}*" for p in RESERVED_PREFIXES)}
     assert grants("oss:PutObject") == {f"acs:oss:*:*:docs/inbox/*{DEFAULT_RESULT_SUFFIX}",
                                        *(f"acs:oss:*:*:docs/{p}*" for p in RESERVED_PREFIXES)}
     assert grants("oss:DeleteObject") == {f"acs:oss:*:*:docs/{p}*" for p in RESERVED_PREFIXES}
@@ -382,16 +384,20 @@ ROS_FC3 = {
                                "EnvironmentVariables", "GpuConfig", "InstanceConcurrency", "InstanceIsolationMode",
                                "InstanceLifecycleConfig", "InternetAccess", "Layers", "LogConfig", "MemorySize",
                                "NasConfig", "OssMountConfig", "Role", "SessionAffinity", "SessionAffinityConfig",
-                               "Tags", "Timeout", "TracingConfig", "VpcConfig"}, {"FunctionName", "Runtime", "Handler"}),
+                               "Tags", "Timeout", "TracingConfig", "VpcConfig"},
+                              {"FunctionName", "Runtime", "Handler"}),
     "ALIYUN::FC3::Trigger": ({"FunctionName", "TriggerConfig", "TriggerName", "TriggerType", "Description",
                               "InvocationRole", "Qualifier", "SourceArn"},
                              {"FunctionName", "TriggerConfig", "TriggerName", "TriggerType"}),
     "ALIYUN::FC3::AsyncInvokeConfig": ({"FunctionName", "AsyncTask", "DestinationConfig", "MaxAsyncEventAgeInSeconds",
                                         "MaxAsyncRetryAttempts"}, {"FunctionName"}),
+    # @alicloud/ros-cdk-ram 1.12.0, lib/ram.generated.js
     "ALIYUN::RAM::Role": ({"RoleName", "AssumeRolePolicyDocument", "Description", "Policies", "MaxSessionDuration",
-                           "PolicyAttachments", "DeletionForce", "IgnoreExisting"}, {"RoleName", "AssumeRolePolicyDocument"}),
+                           "PolicyAttachments", "DeletionForce", "IgnoreExisting", "Tags"},
+                          {"RoleName", "AssumeRolePolicyDocument"}),
 }
 FC3_CODE = {"SourceCode", "ZipFile", "Checksum", "OssObjectName", "OssBucketName"}
+RAM_ROLE_POLICY = {"IgnoreExisting", "Description", "PolicyName", "PolicyDocument"}
 FC3_LOG = {"Project", "LogBeginRule", "Logstore", "EnableInstanceMetrics", "EnableRequestMetrics"}
 FC3 = load("template.yml")
 
@@ -407,6 +413,9 @@ def test_fc3_template_resources_follow_the_ros_types():
     functions = {r["Properties"]["FunctionName"]: r["Properties"] for r in FC3["Resources"].values()
                  if r["Type"] == "ALIYUN::FC3::Function"}
     assert set(functions) == {deploy.fc3_name(f.name) for f in FUNCTIONS}
+    (policy,) = FC3["Resources"]["Role"]["Properties"]["Policies"]  # one policy document, no managed policy
+    assert set(policy) <= RAM_ROLE_POLICY and policy["PolicyDocument"] == deploy_files.ros_policy()
+    assert all(p["Role"] == {"Fn::GetAtt": ["Role", "Arn"]} for p in functions.values())
     for props in functions.values():
         assert set(props["Code"]) <= FC3_CODE and set(props["LogConfig"]) <= FC3_LOG
         assert props["Code"]["OssBucketName"] == {"Ref": "CodeBucket"}

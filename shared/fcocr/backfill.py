@@ -730,7 +730,8 @@ def add_arguments(p: Any) -> None:
                    help="--remote: your account ID, for the FC endpoint (default: ALIBABA_CLOUD_ACCOUNT_ID)")
     p.add_argument("--service", default=DEFAULT_SERVICE,
                    help=f"--remote --fc-version 2: FC service (default {DEFAULT_SERVICE})")
-    p.add_argument("--function", help=f"--remote: FC function (default {DEFAULT_FUNCTION_FC3}; FC 2.0: {DEFAULT_FUNCTION})")
+    p.add_argument("--function",
+                   help=f"--remote: FC function (default {DEFAULT_FUNCTION_FC3}; FC 2.0: {DEFAULT_FUNCTION})")
     p.add_argument("--qualifier", help="--remote: version or alias to invoke (default: LATEST)")
     p.add_argument("--checkpoint",
                    help=f"checkpoint file (default: one per bucket and prefix under ./{CHECKPOINT_DIR}/)")

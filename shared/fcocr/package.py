@@ -967,8 +967,9 @@ def verify_handler(zip_path: Path, python: str, function: str, runtime: Path | N
         env = {"PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1", "FCOCR_LOG_LEVEL": "ERROR"}
         if routes:
             env["FCOCR_ROUTES"] = routes
-        proc = subprocess.run([python, "-I", "-S", "-c", _HANDLER_CHECK, str(Path(tmp).resolve()),
-                               str(runtime.resolve()) if runtime else "", function, "1" if context_credentials else "0"],
+        argv = [str(Path(tmp).resolve()), str(runtime.resolve()) if runtime else "", function,
+                "1" if context_credentials else "0"]
+        proc = subprocess.run([python, "-I", "-S", "-c", _HANDLER_CHECK, *argv],
                               capture_output=True, text=True, check=False, cwd=tmp, env=env)
         if proc.returncode != 0:
             raise PackageError(f"{zip_path.name}: the handler failed under {python}:\n{proc.stderr.strip()[-2000:]}")

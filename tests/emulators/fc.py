@@ -358,8 +358,9 @@ class FcEmulator(LoopbackEmulator):
             if not authorization:
                 raise FcError(400, "MissingRequiredHeader", "required HTTP header Authorization was not specified")
             try:
-                self._verify_acs3(AcsRequest(method, split.path, query, dict(query), {k: [v] for k, v in headers.items()},
-                                             body, request_id), authorization)
+                request = AcsRequest(method, split.path, query, dict(query), {k: [v] for k, v in headers.items()},
+                                     body, request_id)
+                self._verify_acs3(request, authorization)
             except ViapiError as exc:
                 raise FcError(exc.status, exc.code, exc.message) from None
             record.ak = authorization.partition("Credential=")[2].split(",")[0]
@@ -370,7 +371,8 @@ class FcEmulator(LoopbackEmulator):
             if function not in self.functions3:
                 raise FcError(404, "FunctionNotFound", "function '%s' does not exist" % function)
             if qualifier and qualifier not in self.qualifiers:
-                raise FcError(404, "AliasNotFound", "alias '%s' of function '%s' does not exist" % (qualifier, function))
+                raise FcError(404, "AliasNotFound",
+                              "alias '%s' of function '%s' does not exist" % (qualifier, function))
             kind = headers.get("x-fc-invocation-type", "Sync")
             if kind not in ("Sync", "Async"):
                 raise FcError(400, "InvalidArgument", "x-fc-invocation-type must be Sync or Async, not %r" % kind)
