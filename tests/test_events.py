@@ -4,7 +4,7 @@ import pytest
 
 from fcocr.events import InvalidEvent, normalize_etag, oss_event, parse_oss_event
 
-from .conftest import REPO
+from .conftest import REPO, cloud_event
 
 # The sample OSS trigger event from the Function Compute documentation, as FC delivers it (bytes).
 OFFICIAL_SAMPLE = b"""{
@@ -120,14 +120,6 @@ def test_shipped_console_events_all_parse():
 
 
 # ------------------------------------------------------------------------------------------ EventBridge
-def cloud_event(bucket, key, event_name="ObjectCreated:PutObject", region="cn-shanghai"):
-    """An EventBridge-based OSS trigger's CloudEvent, with the OSS record in data (events/eventbridge-*.json)."""
-    record = oss_event(bucket, key, size=3, etag="ABC", event_name=event_name, region=region)
-    return {"specversion": "1.0", "id": "6364D216511B143733C5A67B", "source": "acs.oss", "type": "oss:" + event_name,
-            "subject": f"acs:oss:{region}:1234567890123456:{bucket}/{key}", "datacontenttype": "application/json",
-            "aliyunregionid": region, "data": record}
-
-
 def test_the_eventbridge_console_event_parses_like_the_oss_trigger_record_it_carries():
     envelope = json.loads((REPO / "events" / "eventbridge-oss-put-object.json").read_bytes())
     (upload,) = parse_oss_event((REPO / "events" / "eventbridge-oss-put-object.json").read_bytes())

@@ -12,7 +12,7 @@ from fcocr.events import oss_event
 from fcocr.runtime import Credentials, Runtime
 from fcocr.storage import OssStorage, open_storage
 
-from .conftest import event_bytes, load_function, text_image
+from .conftest import cloud_event, event_bytes, load_function, text_image
 from .emulators.oss import OssEmulator
 
 handler = load_function("ocr_upload").handler
@@ -69,8 +69,6 @@ def test_python312_runtime_reads_credentials_from_the_environment(oss, monkeypat
 
 def test_an_eventbridge_oss_event_on_python312_writes_every_result(oss, monkeypatch):
     """FC 3.0, python3.12: one EventBridge trigger's CloudEvents (a batch, any letter case), no context.credentials."""
-    from .test_events import cloud_event
-
     for name in ("ACCESS_KEY_ID", "ACCESS_KEY_SECRET", "SECURITY_TOKEN"):
         monkeypatch.setenv(f"ALIBABA_CLOUD_{name}", {"ACCESS_KEY_ID": AK, "ACCESS_KEY_SECRET": SK,
                                                      "SECURITY_TOKEN": TOKEN}[name])
