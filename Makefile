@@ -4,13 +4,15 @@
 #   make lint    ruff only
 #   make bench   print the benchmark figures quoted in the README
 #   make package build build/<function>.zip for Function Compute [ROUTES=file-or-json] [CODE_BUCKET=bucket]
-#                [VERIFY=python3.10: import each zip with FC's runtime emulated]
+#                [RUNTIME=python3.12|python3.10] [VERIFY=python: import each zip and call each handler with FC's
+#                runtime and context emulated]
+#   make deploy-files  write template.yml, s.yaml and deploy/ from shared/fcocr/tools/deploy.py
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PIP_FLAGS = --disable-pip-version-check --quiet
 
-.PHONY: demo test lint bench package clean
+.PHONY: demo test lint bench package deploy-files clean
 
 $(VENV)/.installed-%: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +39,11 @@ bench: $(VENV)/.installed-local,oss,dev
 # The routes decide which vendor SDKs go in (README, "Deploy"); CODE_BUCKET also writes build/template.yml for ROS.
 package: $(VENV)/.installed-oss
 	$(VENV)/bin/fcocr package $(if $(ROUTES),--routes '$(ROUTES)') $(if $(CODE_BUCKET),--code-bucket '$(CODE_BUCKET)') \
-	  $(if $(VERIFY),--verify '$(VERIFY)')
+	  $(if $(RUNTIME),--runtime '$(RUNTIME)') $(if $(VERIFY),--verify '$(VERIFY)')
+
+# The deploy files are generated from the one declaration of the functions (shared/fcocr/tools/deploy.py).
+deploy-files: $(VENV)/.installed-oss
+	$(VENV)/bin/fcocr deploy-files
 
 clean:
 	rm -rf .venv .venv-py310 demo-out .pytest_cache build *.egg-info shared/*.egg-info

@@ -1,8 +1,9 @@
 """fcocr backfill --remote against an emulated 10 QPS quota: the rate it achieves, in real time.
 
-    python bench/backfill.py [--objects 1000] [--qps 10] [--batch 10] [--workers 4]
+    python bench/backfill.py [--objects 1000] [--qps 10] [--batch 10] [--workers 4] [--fc-version 3|2]
 
-The OSS emulator holds the objects, the FC emulator verifies every invocation's signature and enforces the
+The OSS emulator holds the objects, the FC emulator verifies every invocation's signature (FC 3.0: ACS3-HMAC-SHA256
+through alibabacloud-fc20230330, the default; FC 2.0: aliyun-fc2) and enforces the
 quota (``qps`` invocations in any sliding second, 429 ResourceThrottled over it) on the real monotonic clock;
 backfill runs exactly as ``fcocr backfill --remote`` does (real oss2, real aliyun-fc2, real threads, real
 sleeps). Printed: the time taken, the achieved invocation rate (accepted invocations, first to last, as the
@@ -34,6 +35,7 @@ def main() -> int:
     parser.add_argument("--qps", type=float, default=10, help="the emulated quota, and the client's --qps")
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--fc-version", type=int, choices=(2, 3), default=3)
     args = parser.parse_args()
 
     for name in list(os.environ):
@@ -42,6 +44,7 @@ def main() -> int:
     from fcocr.pipeline import App
     from fcocr.runtime import Credentials
     from fcocr.tools.backfill import Backfill, FcInvoker, parse_target
+    from fcocr.tools.fc3_invoker import Fc3Invoker
     from tests.emulators.fc import FcEmulator
     from tests.emulators.oss import OssEmulator
 
@@ -55,7 +58,8 @@ def main() -> int:
         os.environ["FCOCR_OSS_ENDPOINT"] = oss.endpoint
         runner = Backfill(parse_target(f"oss://{BUCKET}/archive/"), App.from_env(), remote=True, region=REGION,
                           workers=args.workers, qps=args.qps, batch=args.batch, credentials=creds,
-                          invoker=FcInvoker(fc.endpoint, creds, "fcocr", "ocr_upload"),
+                          invoker=(Fc3Invoker(fc.endpoint, creds, "fcocr-ocr_upload") if args.fc_version == 3
+                                   else FcInvoker(fc.endpoint, creds, "fcocr", "ocr_upload")),
                           checkpoint=Path(tmp) / "checkpoint.json")
         started = time.monotonic()
         summary = runner.run()
@@ -66,7 +70,7 @@ def main() -> int:
     counts = Counter(r["oss"]["object"]["key"] for r in fc.invoked_records())
     exactly_once = set(counts) == set(keys) and set(counts.values()) == {1}
     throttled = sum(r.status == 429 for r in fc.requests)
-    print(f"fcocr backfill --remote bench, Python {sys.version.split()[0]}")
+    print(f"fcocr backfill --remote bench, FC {args.fc_version}.0 API, Python {sys.version.split()[0]}")
     print(f"  {args.objects} objects, batches of {args.batch}, quota {args.qps:g} invocations/s "
           f"({len(accepted)} invocations), {args.workers} check workers")
     print(f"  time taken             {elapsed:.1f} s (listing, settled checks and invocations)")

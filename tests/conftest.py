@@ -99,6 +99,16 @@ def event_bytes(*records: dict) -> bytes:
     return json.dumps({"events": list(records)}, ensure_ascii=False).encode("utf-8")
 
 
+def cloud_event(bucket: str, key: str, event_name: str = "ObjectCreated:PutObject", region: str = "cn-shanghai") -> dict:
+    """An EventBridge-based OSS trigger's CloudEvent (FC 3.0), the OSS record in data (events/eventbridge-*.json)."""
+    from fcocr.events import oss_event
+
+    record = oss_event(bucket, key, size=3, etag="ABC", event_name=event_name, region=region)
+    return {"specversion": "1.0", "id": "6364D216511B143733C5A67B", "source": "acs.oss", "type": "oss:" + event_name,
+            "subject": f"acs:oss:{region}:1234567890123456:{bucket}/{key}", "datacontenttype": "application/json",
+            "aliyunregionid": region, "data": record}
+
+
 def load_function(name: str):
     """functions/<name>/index.py as FC loads it: by file, not as a package."""
     import importlib.util

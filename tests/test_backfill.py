@@ -85,6 +85,13 @@ def invoker(fc, sk=SK, **kw):
     return FcInvoker(fc.endpoint, Credentials(AK, sk, TOKEN), "fcocr", "ocr_upload", **kw)
 
 
+def fc3_invoker(fc, sk=SK, **kw):
+    from fcocr.runtime import Credentials
+    from fcocr.tools.fc3_invoker import Fc3Invoker
+
+    return Fc3Invoker(fc.endpoint, Credentials(AK, sk, TOKEN), "fcocr-ocr_upload", **kw)
+
+
 def backfill(fc, clock, tmp_path, target="scans/", **kw) -> Backfill:
     kw.setdefault("invoker", invoker(fc) if fc is not None else None)
     kw.setdefault("remote", fc is not None)
@@ -226,6 +233,30 @@ def test_fc_refusing_the_credentials_stops_the_run_without_printing_them(oss, fc
         assert secret not in captured.err and secret not in captured.out
     rerun = backfill(fc, clock, tmp_path).run()
     assert rerun.complete and Counter(invoked_keys(fc).values()) == {1: 60} and set(invoked_keys(fc)) == set(keys)
+
+
+def test_fc3_invocations_are_signed_acs3_and_paced_to_the_quota_through_faults(oss, clock, creds, tmp_path):
+    keys = put_documents(oss, 300)
+    with FcEmulator({AK: (SK, TOKEN)}, qps_limit=10, rate_clock=clock.now) as fc:
+        fc.inject_fault("error", status=503, code="ServiceUnavailable", times=2)
+        fc.inject_fault("drop")
+        summary = backfill(fc, clock, tmp_path, invoker=fc3_invoker(fc)).run()
+    assert summary.complete and not summary.failed and summary.invoked == 300
+    assert Counter(invoked_keys(fc).values()) == {1: 300} and set(invoked_keys(fc)) == set(keys)
+    assert {r.path for r in fc.requests} == {"/2023-03-30/functions/fcocr-ocr_upload/invocations"}
+    assert all(i.invocation_type == "Async" and i.service == "" for i in fc.invocations)
+    assert summary.retries["FC.ServiceUnavailable"] == 2 and summary.retries["FC.Unreachable"] == 1
+    assert fc.max_in_any_second() <= 10 and summary.invoke_rate >= 0.95 * 10
+
+
+def test_fc3_refusing_the_signature_stops_the_run_without_printing_secrets(oss, fc, clock, creds, tmp_path, capsys):
+    put_documents(oss, 30)
+    summary = backfill(fc, clock, tmp_path, invoker=fc3_invoker(fc, sk="wrong-secret-value")).run()
+    assert summary.fatal.startswith("FC.SignatureDoesNotMatch") and fc.invocations == []
+    captured = capsys.readouterr()
+    for secret in (TOKEN, "wrong-secret-value", SK):
+        assert secret not in captured.err and secret not in captured.out
+    assert fc3_invoker(fc).invoke(b'{"events": []}') and len(fc.invocations) == 1  # the right secret passes
 
 
 def test_a_lost_acknowledgement_is_retried_and_the_function_stays_idempotent(oss, clock, creds, tmp_path):
@@ -388,16 +419,23 @@ def test_bad_targets_are_refused_with_a_reason(text, message):
 
 
 # ------------------------------------------------------------------------------------------ the command
-def test_the_command_prints_a_summary_and_resumes_from_its_checkpoint(oss, creds, monkeypatch, tmp_path, capsys):
+@pytest.mark.parametrize("version,name,path", [
+    ([], "fcocr-ocr_upload", "/2023-03-30/functions/fcocr-ocr_upload/invocations"),  # FC 3.0 by default
+    (["--fc-version", "2"], "fcocr/ocr_upload", "/2016-08-15/services/fcocr/functions/ocr_upload/invocations"),
+])
+def test_the_command_prints_a_summary_and_resumes_from_its_checkpoint(oss, creds, monkeypatch, tmp_path, capsys,
+                                                                       version, name, path):
     with FcEmulator({AK: (SK, TOKEN)}) as fc:
         monkeypatch.setenv("FCOCR_FC_ENDPOINT", fc.endpoint)
         monkeypatch.chdir(tmp_path)
         put_documents(oss, 15)
         oss.put(BUCKET, "scans/a.txt", b"x")
-        argv = ["backfill", f"oss://{BUCKET}/scans/", "--remote", "--region", REGION, "--qps", "500", "--batch", "4"]
+        argv = ["backfill", f"oss://{BUCKET}/scans/", "--remote", "--region", REGION, "--qps", "500", "--batch", "4",
+                *version]
         assert cli.main(argv) == 0
         out = capsys.readouterr().out
-        assert f"fcocr/ocr_upload at {fc.endpoint}" in out
+        assert f"{name} at {fc.endpoint}" in out
+        assert {r.path for r in fc.requests} == {path} and {r.status for r in fc.requests} == {202}
         assert "15 documents in 4 invocations" in out and "skipped: not a document suffix  1" in out
         [checkpoint] = (tmp_path / ".fcocr-backfill").iterdir()
         assert f"checkpoint {Path('.fcocr-backfill') / checkpoint.name}: complete" in out

@@ -314,6 +314,20 @@ def test_the_fc3_event_shape_reaches_the_same_core(env, pending, b64):
     assert result_doc(env)["status"] == "succeeded"
 
 
+def test_the_fc3_components_sample_http_event_is_read_as_fc_delivers_it(env, pending):
+    """The fc3 component's own sample (tests/data/fc3-event-http.json: capitalised header names, an
+    octet-stream body): refused as no form (415); with a form body, base64 as FC sends bodies, it is stored."""
+    sample = json.loads((REPO / "tests" / "data" / "fc3-event-http.json").read_text("utf-8"))
+    assert sample["version"] == "v1" and sample["requestContext"]["http"]["method"] == "POST"
+    answer = callback.handle_fc3_event(json.dumps(sample).encode("utf-8"))
+    assert answer["statusCode"] == 415 and set(answer) == {"statusCode", "headers", "body", "isBase64Encoded"}
+    sample["headers"]["Content-Type"] = FORM
+    sample["body"], sample["isBase64Encoded"] = base64.b64encode(form(content_for(pending))).decode(), True
+    answer = load_function("scan_callback").handler_fc3(json.dumps(sample).encode("utf-8"), None)
+    assert answer["statusCode"] == 200 and json.loads(answer["body"])["reason"] == "stored"
+    assert isinstance(answer["headers"], dict) and all(isinstance(v, str) for v in answer["headers"].values())
+
+
 @pytest.mark.parametrize("event,status", [
     (b"not json", 400),
     (b"[1, 2]", 400),

@@ -93,6 +93,7 @@ def test_process_with_workers_and_a_recognizer_override(tmp_path, capsys):
     ("oss-multipart-complete.json", ["succeeded"]),
     ("oss-chinese-key.json", ["succeeded"]),
     ("oss-ignored-delete.json", ["skipped"]),
+    ("eventbridge-oss-put-object.json", ["succeeded"]),
 ])
 def test_invoke_replays_each_console_event(demo, tmp_path, capsys, event, expected):
     _, samples = demo

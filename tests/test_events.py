@@ -4,7 +4,7 @@ import pytest
 
 from fcocr.events import InvalidEvent, normalize_etag, oss_event, parse_oss_event
 
-from .conftest import REPO
+from .conftest import REPO, cloud_event
 
 # The sample OSS trigger event from the Function Compute documentation, as FC delivers it (bytes).
 OFFICIAL_SAMPLE = b"""{
@@ -117,3 +117,38 @@ def test_shipped_console_events_all_parse():
     assert len(files) >= 5
     for path in files:
         assert parse_oss_event(path.read_bytes()), path.name
+
+
+# ------------------------------------------------------------------------------------------ EventBridge
+def test_the_eventbridge_console_event_parses_like_the_oss_trigger_record_it_carries():
+    envelope = json.loads((REPO / "events" / "eventbridge-oss-put-object.json").read_bytes())
+    (upload,) = parse_oss_event((REPO / "events" / "eventbridge-oss-put-object.json").read_bytes())
+    (same,) = parse_oss_event({"events": [envelope["data"]]})
+    assert upload == same and upload.action == "process"
+    assert (upload.bucket, upload.key, upload.region, upload.etag) == (
+        "samples", "vat_invoice.png", "cn-shanghai", "688A7BF4F233DC9C88A80BF985AB7329")
+    assert envelope["type"] == "oss:" + upload.event_name and envelope["subject"].endswith("samples/vat_invoice.png")
+
+
+def test_a_batch_of_cloud_events_is_every_record_in_order_whatever_the_letter_case():
+    keys = ["IMG_0001.JPG", "scan.Pdf", "a/b.tiff"]
+    uploads = parse_oss_event(json.dumps([cloud_event("b", k) for k in keys]).encode())
+    assert [u.key for u in uploads] == keys and {u.action for u in uploads} == {"process"}
+
+
+def test_the_envelope_region_fills_a_record_without_one():
+    envelope = cloud_event("b", "k.png", region="cn-beijing")
+    del envelope["data"]["region"]
+    (upload,) = parse_oss_event(envelope)
+    assert upload.region == "cn-beijing"
+
+
+@pytest.mark.parametrize("payload,fragment", [
+    (dict(cloud_event("b", "k.png"), source="acs.ecs"), "not an OSS event"),
+    ([1, 2], "or CloudEvents from acs.oss"),
+    (dict(cloud_event("b", "k.png"), data={"oss": {}}), "lacks eventName"),
+])
+def test_malformed_cloud_events_are_refused_with_the_reason(payload, fragment):
+    with pytest.raises(InvalidEvent) as info:
+        parse_oss_event(json.dumps(payload))
+    assert fragment in info.value.message

@@ -212,3 +212,93 @@ def test_run_async_runs_queued_invocations_once_in_the_callers_thread():
         assert fc.run_async(lambda inv: inv.request_id) == 2
         assert [b for b, _ in seen] == [b"a", b"b"] and seen[0][1] == fc.invocations[0].request_id
         assert fc.run_async() == 0
+
+
+# ------------------------------------------------------------------------------------------ FC 3.0 (2023-03-30)
+def fc3_client(fc, ak=AK, sk=SK, token=TOKEN):
+    from alibabacloud_fc20230330.client import Client
+    from alibabacloud_tea_openapi.utils_models import Config
+
+    return Client(Config(access_key_id=ak, access_key_secret=sk, security_token=token,
+                         endpoint=fc.endpoint.split("://")[1], protocol="http"))
+
+
+def fc3_invoke(client, function, payload, kind="Async", qualifier=None):
+    import io
+
+    from alibabacloud_fc20230330 import models
+    from darabonba.runtime import RuntimeOptions
+
+    return client.invoke_function_with_options(function, models.InvokeFunctionRequest(body=io.BytesIO(payload),
+                                                                                       qualifier=qualifier),
+                                               models.InvokeFunctionHeaders(x_fc_invocation_type=kind),
+                                               RuntimeOptions(autoretry=False))
+
+
+@pytest.fixture
+def fc3():
+    with FcEmulator({AK: (SK, TOKEN), PLAIN_AK: (PLAIN_SK, None)},
+                    functions3={"fcocr-ocr_upload": None, "echo": lambda body, ctx: body[::-1]},
+                    qualifiers=("LATEST", "prod")) as emulator:
+        yield emulator
+
+
+def test_fc3_sdk_invocations_are_verified_and_recorded(fc3):
+    answer = fc3_invoke(fc3_client(fc3), "fcocr-ocr_upload", b'{"events": []}', qualifier="prod")
+    assert answer.status_code == 202 and answer.headers["x-fc-request-id"] == fc3.invocations[0].request_id
+    assert (fc3.invocations[0].function, fc3.invocations[0].qualifier, fc3.invocations[0].payload) == (
+        "fcocr-ocr_upload", "prod", b'{"events": []}')
+    sync = fc3_invoke(fc3_client(fc3, PLAIN_AK, PLAIN_SK, None), "echo", b"abc", kind="Sync")
+    assert sync.status_code == 200 and sync.body.read() == b"cba"
+
+
+@pytest.mark.parametrize("ak,sk,token,code", [
+    (AK, "wrong", TOKEN, "SignatureDoesNotMatch"),
+    (AK, SK, None, "MissingSecurityToken"),
+    (AK, SK, "other-token", "InvalidSecurityToken.MismatchWithAccessKey"),
+    ("LTAIunknown", SK, None, "InvalidAccessKeyId.NotFound"),
+])
+def test_fc3_refuses_bad_credentials_before_anything_happens(fc3, ak, sk, token, code):
+    from alibabacloud_tea_openapi import exceptions as tea_errors
+
+    with pytest.raises(tea_errors.AlibabaCloudException) as info:
+        fc3_invoke(fc3_client(fc3, ak, sk, token), "fcocr-ocr_upload", b"{}")
+    assert info.value.code == code and fc3.invocations == []
+
+
+def test_fc3_a_replayed_request_and_a_changed_body_are_refused(fc3):
+    seen = []
+    handle = fc3.handle
+
+    def recording(method, raw_path, headers, body, request_id):  # what came over the wire, byte for byte
+        seen.append((method, raw_path, dict(headers), body))
+        return handle(method, raw_path, headers, body, request_id)
+
+    fc3.handle = recording
+    fc3_invoke(fc3_client(fc3), "fcocr-ocr_upload", b'{"a": 1}')
+    method, raw_path, headers, body = seen[0]
+    status, _, answer = handle(method, raw_path, headers, body, "replay")  # the same signed request again
+    assert status == 400 and json.loads(answer)["Code"] == "SignatureNonceUsed"
+    headers["x-acs-signature-nonce"] = "another-nonce"  # signed over the old nonce: the signature breaks
+    status, _, answer = handle(method, raw_path, headers, body, "renonced")
+    assert json.loads(answer)["Code"] == "SignatureDoesNotMatch"
+    seen.clear()
+    fc3_invoke(fc3_client(fc3), "fcocr-ocr_upload", b'{"a": 1}')
+    method, raw_path, headers, body = seen[0]
+    status, _, answer = handle(method, raw_path, headers, b'{"a": 2}', "changed")  # the body changed after signing
+    assert json.loads(answer)["Code"] == "SignatureDoesNotMatch" and "x-acs-content-sha256" in json.loads(answer)[
+        "Message"]
+    assert len(fc3.invocations) == 2
+
+
+def test_fc3_unknown_functions_aliases_and_big_payloads_answer_fcs_errors(fc3):
+    from alibabacloud_tea_openapi import exceptions as tea_errors
+
+    for function, payload, qualifier, code in (("nope", b"{}", None, "FunctionNotFound"),
+                                               ("fcocr-ocr_upload", b"{}", "beta", "AliasNotFound"),
+                                               ("fcocr-ocr_upload", b"x" * (ASYNC_PAYLOAD_LIMIT + 1), None,
+                                                "EntityTooLarge")):
+        with pytest.raises(tea_errors.AlibabaCloudException) as info:
+            fc3_invoke(fc3_client(fc3), function, payload, qualifier=qualifier)
+        assert info.value.code == code
+    assert fc3.invocations == []

@@ -12,7 +12,7 @@ from fcocr.events import oss_event
 from fcocr.runtime import Credentials, Runtime
 from fcocr.storage import OssStorage, open_storage
 
-from .conftest import event_bytes, load_function, text_image
+from .conftest import cloud_event, event_bytes, load_function, text_image
 from .emulators.oss import OssEmulator
 
 handler = load_function("ocr_upload").handler
@@ -65,6 +65,21 @@ def test_python312_runtime_reads_credentials_from_the_environment(oss, monkeypat
     context = SimpleNamespace(request_id="r312", function=SimpleNamespace(name="ocr_upload", timeout=60))
     handler(event_bytes(oss_event(BUCKET, "env.png")), context)
     assert result(oss, "env.png")["text"] == "ENV CREDENTIALS"
+
+
+def test_an_eventbridge_oss_event_on_python312_writes_every_result(oss, monkeypatch):
+    """FC 3.0, python3.12: one EventBridge trigger's CloudEvents (a batch, any letter case), no context.credentials."""
+    for name in ("ACCESS_KEY_ID", "ACCESS_KEY_SECRET", "SECURITY_TOKEN"):
+        monkeypatch.setenv(f"ALIBABA_CLOUD_{name}", {"ACCESS_KEY_ID": AK, "ACCESS_KEY_SECRET": SK,
+                                                     "SECURITY_TOKEN": TOKEN}[name])
+    keys = ["inbox/IMG_0001.JPG", "inbox/scan.Png"]
+    for key in keys:
+        oss.put(BUCKET, key, text_image([key.split("/")[1].split(".")[0].upper().replace("_", " ")]))
+    context = SimpleNamespace(request_id="r-eb", function=SimpleNamespace(name="fcocr-ocr_upload", timeout=60))
+    out = json.loads(handler(json.dumps([cloud_event(BUCKET, k) for k in keys]).encode(), context))
+    assert [r["status"] for r in out["records"]] == ["succeeded", "succeeded"]
+    assert [result(oss, k)["text"] for k in keys] == ["IMG 0001", "SCAN"]
+    assert {r.auth for r in oss.requests} == {"v4"}
 
 
 def test_a_wrong_secret_is_rejected_by_the_emulator_and_surfaces(oss):

@@ -444,20 +444,62 @@ def test_every_function_handler_exists(name):
     assert (REPO / package.FUNCTIONS[name] / "index.py").is_file()
 
 
-def test_the_packaged_template_points_every_function_at_oss(tmp_path):
+@pytest.mark.parametrize("runtime", ["python3.12", "python3.10"])
+def test_the_packaged_templates_point_every_function_at_oss(tmp_path, runtime):
     zips = {}
     for i, name in enumerate(package.FUNCTIONS):
         zips[name] = tmp_path / f"{name}.zip"
         zips[name].write_bytes(bytes([i]) * 10)
     uris = package.oss_uris(zips, "code-bucket", "/fcocr-code/")
     assert uris["ocr_upload"].startswith("oss://code-bucket/fcocr-code/ocr_upload-")
-    assert len(set(uris.values())) == 3  # content-addressed: a new build is a new CodeUri
-    text = package.packaged_template((REPO / "template.yml").read_text("utf-8"), uris)
-    service = yaml.safe_load(text)["Resources"]["fcocr"]
+    assert len(set(uris.values())) == 3  # content-addressed: a new build is new code
+    written = package.write_packaged_templates(tmp_path / "out", uris, "code-bucket", runtime, io.StringIO())
+    fc3 = yaml.safe_load((tmp_path / "out" / "template.yml").read_text("utf-8"))
+    assert fc3["Parameters"]["CodeBucket"]["Default"] == "code-bucket"
+    assert fc3["Parameters"]["Runtime"]["Default"] == runtime
+    functions = {r["Properties"]["FunctionName"]: r["Properties"] for r in fc3["Resources"].values()
+                 if r["Type"] == "ALIYUN::FC3::Function"}
     for name in package.FUNCTIONS:
-        assert service[name]["Properties"]["CodeUri"] == uris[name]
-    with pytest.raises(PackageError):
-        package.packaged_template("Resources: {}\n", uris)
+        assert functions[f"fcocr-{name}"]["Code"]["OssObjectName"] == uris[name].split("code-bucket/")[1]
+    if runtime == "python3.10":  # FC 2.0 runs python3.10 only
+        service = yaml.safe_load(written[1].read_text("utf-8"))["Resources"]["fcocr"]
+        assert {name: service[name]["Properties"]["CodeUri"] for name in package.FUNCTIONS} == uris
+    else:
+        assert written == [tmp_path / "out" / "template.yml"]
+
+
+def test_python312_leaves_its_own_modules_to_fc_and_the_tables_come_back():
+    with package.use_runtime("python3.12") as target:
+        assert package.FC_PYTHON == "3.12" and "manylinux_2_31_x86_64" in package.FC_PLATFORMS
+        assert package.fc_builtin_versions() == {"oss2": "2.18.6", "pillow": "10.4.0", "requests": "2.32.3"}
+        assert "aliyun-fc2" not in package.fc_runtime_requirements() and not package.FC_DEPENDENCY_RANGES
+        the_plan = package.plan(TENCENT_ROUTES, ["market"], requirements=package.pyproject_requirements(REPO))
+        provided = the_plan.fc_provided()
+        assert provided["Pillow>=10.1"] == "FC has 10.4.0" and provided["oss2>=2.16"] == "FC has 2.18.6"
+        assert any(line.startswith("requests") for line in provided)
+        assert package.FC_MARKER_ENVIRONMENT["python_version"] == "3.12" and not target.context_credentials
+    assert package.FC_PYTHON == "3.10" and package.fc_builtin_versions()["aliyun-fc2"] == "2.5.2"
+    assert package.FC_MARKER_ENVIRONMENT["python_version"] == "3.10" and "cryptography" in package.FC_DEPENDENCY_RANGES
+    with package.use_runtime("python3.10") as target:
+        assert target.context_credentials and package.fc_builtin_versions()["oss2"] == "2.16.0"
+
+
+def test_verify_handler_calls_each_handler_with_fcs_context(tmp_path):
+    import sys
+    import sysconfig
+
+    runtime = Path(sysconfig.get_paths()["purelib"])  # this interpreter's site-packages stands in for FC's
+    site = tmp_path / "site"
+    shutil.copytree(REPO / "shared" / "fcocr", site / "fcocr", ignore=shutil.ignore_patterns("samples", "__pycache__"))
+    routes = '{"routes": [{"match": "**", "recognizer": "market.general"}]}'
+    for name, with_credentials, said in (("ocr_upload", False, "wrote a failed result"),
+                                         ("scan_callback", True, "405"), ("scan_reconcile", False, "a tick")):
+        zip_path = package.write_zip(tmp_path / f"{name}.zip", site, REPO / package.FUNCTIONS[name] / "index.py")
+        text = package.verify_handler(zip_path, sys.executable, name, runtime, with_credentials, routes)
+        assert said in text and ("context.credentials" if with_credentials else "from the environment") in text
+    broken = package.write_zip(tmp_path / "broken.zip", site, REPO / package.FUNCTIONS["scan_callback"] / "index.py")
+    with pytest.raises(PackageError, match="the handler failed"):
+        package.verify_handler(broken, sys.executable, "ocr_upload", runtime, True, routes)  # no index.handler
 
 
 def test_report_flags_zips_over_budget_and_says_what_to_do_about_the_engine(tmp_path):

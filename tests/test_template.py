@@ -1,384 +1,342 @@
-"""template.yml held against the code, the ROS spec and s.yaml.
+"""The one declaration of fcocr's functions (fcocr.tools.deploy) held against the code, and the deploy files against it.
 
-Handlers import with the right signature; each function declares exactly the variables it needs and
-every variable the code reads is accounted for; triggers cannot fire on fcocr's own objects; the role
-grants what the code calls and no more; property names follow the Aliyun::Serverless-2018-04-03 spec
-(as ROS and funcraft's schema define it); s.yaml says the same as template.yml.
+The declaration once: handlers import with the right signature; each function declares exactly the variables it
+needs and every variable the code reads is placed; triggers cannot fire on fcocr's own objects (per-suffix OSS
+triggers, at most 10, and the EventBridge rule); secrets are NoEcho without a default; the role grants what the
+code calls and no more. Then the files: each is exactly what ``fcocr deploy-files`` writes (so each says what the
+declaration says), property names follow ROS's FC 3.0 types (npm @alicloud/ros-cdk-fc3 1.11.0) and the FC 2.0
+transform, and every s.yaml function's props validate against the fc3 component's JSON Schema (tests/data/).
 """
 
 import importlib.util
 import inspect
+import json
 import re
+from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 
-from fcocr import config
-from fcocr.config import (
-    DEFAULT_RESULT_SUFFIX,
-    ENVIRONMENT,
-)
+from fcocr.config import CLI_ONLY, DEFAULT_RESULT_SUFFIX, ENVIRONMENT
 from fcocr.events import ACTIONS
 from fcocr.model import DOCUMENT_SUFFIXES
 from fcocr.recognizers.aliyun import ACTIONS as VIAPI_ACTIONS
-from fcocr.recognizers.market import IDS as MARKET_IDS
-from fcocr.recognizers.market import url_variable as market_url_variable
-from fcocr.results import RESERVED_PREFIXES
-from fcocr.storage import CLAIM_PREFIX
-from fcocr.tasks import RECEIPT_SUFFIX, TASK_PREFIX, TASK_SUFFIX
+from fcocr.storage import CLAIM_PREFIX, RESERVED_PREFIXES, STAGING_PREFIX, TASK_PREFIX
+from fcocr.tasks import RECEIPT_SUFFIX, TASK_SUFFIX
+from fcocr.tools import deploy, deploy_files
+from fcocr.tools.deploy import FUNCTION, FUNCTIONS, PARAMETER, PARAMETERS
 from fcocr.tools.package import FUNCTIONS as PACKAGED_FUNCTIONS
 
 from .conftest import REPO
 
-TEMPLATE = yaml.safe_load((REPO / "template.yml").read_text("utf-8"))
-S_YAML = yaml.safe_load((REPO / "s.yaml").read_text("utf-8"))
-PARAMETERS = TEMPLATE["Parameters"]
-SERVICE = TEMPLATE["Resources"]["fcocr"]
-PSEUDO_PARAMETERS = {"ALIYUN::Region", "ALIYUN::AccountId", "ALIYUN::StackName", "ALIYUN::StackId", "ALIYUN::NoValue"}
+# Copied from the fc3 component (devsapp/fc3 src/schema.json, MIT; see /work/shared/reference/fc3 at the time).
+FC3_SCHEMA = json.loads((Path(__file__).parent / "data" / "fc3-props.schema.json").read_text("utf-8"))
+VALIDATOR = jsonschema.validators.validator_for(FC3_SCHEMA)  # the draft its $schema names, for its parts too
 
 
-def functions():
-    for service in TEMPLATE["Resources"].values():
-        if service.get("Type") != "Aliyun::Serverless::Service":
-            continue
-        for name, resource in service.items():
-            if isinstance(resource, dict) and resource.get("Type") == "Aliyun::Serverless::Function":
-                yield name, resource
+def validate(instance, schema):
+    VALIDATOR(schema).validate(instance)
+PSEUDO = {"ALIYUN::Region", "ALIYUN::AccountId", "ALIYUN::StackId"}
+# What fcocr writes under the reserved prefixes: task records, receipts, staged inputs.
+OWN_KEYS = [f"{TASK_PREFIX}{'0' * 40}{TASK_SUFFIX}", f"{TASK_PREFIX}{'0' * 40}{RECEIPT_SUFFIX}",
+            f"{STAGING_PREFIX}0123abcd-p1.fcocr-staging", f"{STAGING_PREFIX}0123abcd.fcocr-staging",
+            f"{TASK_PREFIX}{'0' * 40}.p00001.page", f"{CLAIM_PREFIX}{'0' * 40}.0000000001"]
 
 
-FUNCTIONS = dict(functions())
-
-
-# ------------------------------------------------------------------------------------------ helpers
-def resolve(value, params):
-    """A template value with Ref and Fn::Sub evaluated against ``params`` (parameter name -> value)."""
-    if isinstance(value, dict) and set(value) == {"Ref"}:
-        return params[value["Ref"]]
-    if isinstance(value, dict) and set(value) == {"Fn::Sub"}:
-        return re.sub(r"\$\{([^}]+)\}", lambda m: str(params[m.group(1)]), value["Fn::Sub"])
-    if isinstance(value, dict):
-        return {k: resolve(v, params) for k, v in value.items()}
-    if isinstance(value, list):
-        return [resolve(v, params) for v in value]
-    return value
-
-
-def defaults(**overrides):
-    """Every parameter's default, placeholders for the required ones, and the pseudo parameters."""
-    values = {name: p.get("Default", f"<{name}>") for name, p in PARAMETERS.items()}
-    values.update({"ALIYUN::Region": "cn-shanghai", "ALIYUN::AccountId": "1234567890123456"})
-    values.update(overrides)
-    return values
-
-
-def walk(value):
-    yield value
-    if isinstance(value, dict):
-        for v in value.values():
-            yield from walk(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from walk(v)
+def load(path):
+    return yaml.safe_load((REPO / path).read_text("utf-8"))
 
 
 def load_handler(name, attribute):
-    path = REPO / "functions" / name / "index.py"
-    spec = importlib.util.spec_from_file_location(f"tmpl_{name}", path)
+    spec = importlib.util.spec_from_file_location(f"tmpl_{name}", REPO / "functions" / name / "index.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return getattr(module, attribute)
 
 
-def events_of(function, kind):
-    return {n: e for n, e in (FUNCTIONS[function].get("Events") or {}).items() if e["Type"] == kind}
+def placeholders(text):
+    return set(re.findall(r"\$\{([A-Za-z0-9:]+)\}", text))
 
 
-# ------------------------------------------------------------------------------------------ shape
-def test_template_header_and_the_three_functions():
-    assert TEMPLATE["ROSTemplateFormatVersion"] == "2015-09-01"
-    assert TEMPLATE["Transform"] == "Aliyun::Serverless-2018-04-03"
-    assert set(FUNCTIONS) == {"ocr_upload", "scan_callback", "scan_reconcile"} == set(PACKAGED_FUNCTIONS)
+# ------------------------------------------------------------------------------------------ the files
+@pytest.mark.parametrize("path", deploy_files.FILES)
+def test_the_committed_file_is_what_the_declaration_generates(path):
+    assert (REPO / path).read_text("utf-8") == deploy_files.render(path), f"{path} is stale: run `make deploy-files`"
 
 
-@pytest.mark.parametrize("name", sorted(FUNCTIONS))
-def test_code_uri_is_the_packaged_zip_of_the_function(name):
-    assert FUNCTIONS[name]["Properties"]["CodeUri"] == f"./build/{name}.zip"
-    assert (REPO / "functions" / name / "index.py").is_file()
+def test_deploy_files_check_reports_a_stale_file(tmp_path, monkeypatch):
+    from fcocr.tools import package
+
+    for path in deploy_files.FILES:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(deploy_files.render(path), "utf-8")
+    assert deploy_files.stale(tmp_path) == []
+    (tmp_path / "s.yaml").write_text(deploy_files.render("s.yaml").replace("memorySize: 2048", "memorySize: 1024"))
+    assert deploy_files.stale(tmp_path) == ["s.yaml"]
+    monkeypatch.setattr(package, "repository_root", lambda: tmp_path)
+    from fcocr.tools.cli import build_parser
+
+    args = build_parser().parse_args(["deploy-files", "--check"])
+    assert args.func(args) == 1
+    args = build_parser().parse_args(["deploy-files"])
+    assert args.func(args) == 0 and deploy_files.stale(tmp_path) == []
 
 
-@pytest.mark.parametrize("name", sorted(FUNCTIONS))
-def test_every_handler_imports_with_the_signature_of_its_trigger(name):
-    props = FUNCTIONS[name]["Properties"]
-    module_name, function_name = props["Handler"].rsplit(".", 1)
+# ------------------------------------------------------------------------------------------ functions
+def test_the_declared_functions_are_the_packaged_ones():
+    assert [f.name for f in FUNCTIONS] == list(PACKAGED_FUNCTIONS) == ["ocr_upload", "scan_callback", "scan_reconcile"]
+    for f in FUNCTIONS:
+        assert PACKAGED_FUNCTIONS[f.name] == f.directory and (REPO / f.directory / "index.py").is_file()
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTION))
+@pytest.mark.parametrize("fc", [2, 3])
+def test_every_handler_imports_with_the_signature_of_its_trigger(name, fc):
+    f = FUNCTION[name]
+    module_name, attribute = f.handler_for(fc).rsplit(".", 1)
     assert module_name == "index"
-    fn = load_handler(name, function_name)
-    params = list(inspect.signature(fn).parameters)
-    if events_of(name, "HTTP"):  # FC 2.0 HTTP trigger: a WSGI application
-        assert params == ["environ", "start_response"]
-    else:
-        assert params == ["event", "context"]
+    params = list(inspect.signature(load_handler(name, attribute)).parameters)
+    http = any(isinstance(t, deploy.HttpTrigger) for t in f.triggers)
+    # FC 2.0's HTTP trigger calls a WSGI application; FC 3.0's hands built-in runtimes a JSON event.
+    assert params == (["environ", "start_response"] if http and fc == 2 else ["event", "context"])
 
 
-@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+@pytest.mark.parametrize("name", sorted(FUNCTION))
 def test_every_initializer_imports_and_takes_the_context(name):
-    props = FUNCTIONS[name]["Properties"]
-    if "Initializer" not in props:
-        assert "InitializationTimeout" not in props
+    f = FUNCTION[name]
+    if f.initializer is None:
+        assert f.initialization_timeout is None
         return
-    module_name, function_name = props["Initializer"].rsplit(".", 1)
-    assert module_name == props["Handler"].rsplit(".", 1)[0]  # FC loads both from one module
-    assert list(inspect.signature(load_handler(name, function_name)).parameters) == ["context"]
-    assert 30 <= props["InitializationTimeout"] <= 300
+    module_name, attribute = f.initializer.rsplit(".", 1)
+    assert module_name == f.handler.rsplit(".", 1)[0]  # FC loads both from one module
+    assert list(inspect.signature(load_handler(name, attribute)).parameters) == ["context"]
+    assert 30 <= f.initialization_timeout <= 300
 
 
-@pytest.mark.parametrize("name", sorted(FUNCTIONS))
-def test_functions_set_memory_timeout_and_a_supported_runtime(name):
-    props = FUNCTIONS[name]["Properties"]
-    assert props["Runtime"] == "python3.10"  # what fcocr package builds for
-    # FC's defaults (128 MB, 3 s) cannot run OCR: both are explicit, within FC 2.0's limits.
-    for key, low, high in (("MemorySize", 128, 3072), ("Timeout", 1, 600)):
-        assert key in props
-        param = PARAMETERS[props[key]["Ref"]]
-        assert param["Type"] == "Number" and low <= param["MinValue"] <= param["Default"] <= param["MaxValue"] <= high
-        if key == "MemorySize":
-            assert param["Default"] % 64 == 0
+@pytest.mark.parametrize("name", sorted(FUNCTION))
+def test_memory_and_timeout_are_explicit_parameters_within_fcs_limits(name):
+    f = FUNCTION[name]
+    # FC's defaults (128 MB, 3 s) cannot run OCR: both are parameters with defaults within FC's limits.
+    for value, low, high in ((f.sized.memory, 128, 3072), (f.sized.timeout, 1, 600)):
+        (ref,) = placeholders(value)
+        p = PARAMETER[ref]
+        assert p.type == "Number" and low <= p.min_value <= p.default <= p.max_value <= high
+    assert PARAMETER[placeholders(f.sized.memory).pop()].default % 64 == 0
+
+
+def test_runtimes_default_to_python312_on_fc3_and_stay_python310_on_fc2():
+    assert PARAMETER["Runtime"].allowed_values == ("python3.10", "python3.12") and PARAMETER["Runtime"].default == \
+        "python3.12"
+    assert deploy.FC2_RUNTIME == "python3.10"
+    assert set(FC3_SCHEMA["definitions"]["IRuntime"]["enum"]) >= set(deploy.FC3_RUNTIMES)
 
 
 # ------------------------------------------------------------------------------------------ environment
-# What each deployed function needs declared: exactly these (the rest of ENVIRONMENT is below, with why).
+# What each deployed function needs: exactly these.
 NEEDED = {
     "ocr_upload": {"FCOCR_ROUTES", "FCOCR_RESULT_SUFFIX", "FCOCR_LOG_LEVEL", "ALIYUN_MARKET_APPCODE",
-                   *(market_url_variable(i) for i in MARKET_IDS), "TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY",
-                   "TENCENTCLOUD_REGION", "GREEN_UID", "GREEN_SEED", "GREEN_CRYPT_TYPE", "GREEN_CALLBACK_URL"},
+                   *(n for n in ENVIRONMENT if n.startswith("FCOCR_MARKET_URL_")), "TENCENTCLOUD_SECRET_ID",
+                   "TENCENTCLOUD_SECRET_KEY", "TENCENTCLOUD_REGION", "GREEN_UID", "GREEN_SEED", "GREEN_CRYPT_TYPE",
+                   "GREEN_CALLBACK_URL"},
     "scan_callback": {"FCOCR_RESULT_SUFFIX", "FCOCR_LOG_LEVEL", "GREEN_UID", "GREEN_SEED", "GREEN_CRYPT_TYPE"},
     "scan_reconcile": {"FCOCR_RESULT_SUFFIX", "FCOCR_LOG_LEVEL", "FCOCR_RECONCILE_BUCKETS"},
 }
-LOCAL_ONLY = {
-    "FCOCR_LOCAL_ROOT": "a local directory instead of OSS",
-    "ALIBABA_CLOUD_ACCESS_KEY_ID": "on FC python3.10 the service role's STS credentials come from context.credentials",
-    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "as ALIBABA_CLOUD_ACCESS_KEY_ID",
-    "ALIBABA_CLOUD_SECURITY_TOKEN": "as ALIBABA_CLOUD_ACCESS_KEY_ID",
-    # the command line's own (fcocr backfill --remote, run on your machine)
-    **{name: "read by the command line only" for name in getattr(config, "CLI_ONLY", ())},
-}
-DEFAULT_IS_RIGHT_ON_FC = {
-    "FCOCR_OSS_ENDPOINT": "the region's internal endpoint, taken from the event",
-    "FCOCR_OSS_PUBLIC_ENDPOINT": "the region's public endpoint, for presigned URLs",
-    "FCOCR_ALIYUN_OCR_ENDPOINT": "the vendor's endpoint (set only for a private endpoint or an emulator)",
-    "FCOCR_TENCENT_ENDPOINT": "the vendor's endpoint",
-    "FCOCR_GREEN_ENDPOINT": "the vendor's endpoint",
-    "FCOCR_VIAPI_STAGING": "only for a bucket outside cn-shanghai routed to aliyun.*; needs a policy statement "
-                           "too (README)",
-    "FCOCR_VIAPI_STAGING_ENDPOINT": "goes with FCOCR_VIAPI_STAGING",
-    "FCOCR_MAX_BYTES": "tuning", "FCOCR_MAX_PIXELS": "tuning", "FCOCR_MAX_PAGES": "tuning", "FCOCR_PDF_DPI": "tuning",
-    "FCOCR_OCR_THREADS": "tuning", "FCOCR_RETRY_ATTEMPTS": "tuning", "FCOCR_RETRY_BASE_MS": "tuning",
-    "FCOCR_CALL_TIMEOUT": "tuning", "FCOCR_VIAPI_POLL_MS": "tuning", "FCOCR_RECONCILE_AFTER": "tuning",
-    "FCOCR_TENCENT_INPUT": "tuning",
-}
 
 
-def declared(name):
-    return FUNCTIONS[name]["Properties"].get("EnvironmentVariables", {})
-
-
-@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+@pytest.mark.parametrize("name", sorted(FUNCTION))
 def test_each_function_declares_exactly_the_variables_it_needs(name):
-    assert set(declared(name)) <= set(ENVIRONMENT), "declares a variable nothing reads"
-    assert set(declared(name)) == NEEDED[name]
+    env = FUNCTION[name].environment()
+    assert set(env) <= set(deploy.deployable_variables()), "declares a variable nothing reads"
+    assert set(env) == NEEDED[name]
+    assert env["FCOCR_RESULT_SUFFIX"] == DEFAULT_RESULT_SUFFIX
 
 
-def test_every_variable_the_code_reads_is_declared_or_left_out_for_a_reason():
-    placed = set().union(*NEEDED.values()), set(LOCAL_ONLY), set(DEFAULT_IS_RIGHT_ON_FC)
-    assert not (placed[0] & placed[1]) and not (placed[0] & placed[2]) and not (placed[1] & placed[2])
-    assert placed[0] | placed[1] | placed[2] == set(ENVIRONMENT)
+def test_every_variable_the_code_reads_is_deployed_or_left_out_for_a_reason():
+    placed = [set(deploy.DEPLOYED_VALUES), set(deploy.LOCAL_ONLY), set(deploy.DEFAULT_IS_RIGHT_ON_FC), set(CLI_ONLY)]
+    assert sum(len(p) for p in placed) == len(set().union(*placed)), "a variable placed twice"
+    assert set().union(*placed) == set(ENVIRONMENT)
+    assert set(deploy.deployable_variables()) == set(ENVIRONMENT) - CLI_ONLY
+    assert set(deploy.DEPLOYED_VALUES) == set().union(*NEEDED.values())
 
 
-def test_the_result_suffix_is_the_code_default_everywhere():
-    for name in FUNCTIONS:
-        assert declared(name)["FCOCR_RESULT_SUFFIX"] == DEFAULT_RESULT_SUFFIX
+def test_secrets_are_noecho_parameters_without_a_default_and_only_feed_secrets():
+    secrets = {n for n in ENVIRONMENT if deploy.is_secret(n)}
+    assert secrets >= {"ALIYUN_MARKET_APPCODE", "TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY", "GREEN_UID",
+                       "GREEN_SEED"}
+    for variable, value in deploy.DEPLOYED_VALUES.items():
+        refs = placeholders(value)
+        if variable in secrets:
+            assert len(refs) == 1 and value == "${%s}" % next(iter(refs)), f"{variable} is not one parameter"
+            p = PARAMETER[next(iter(refs))]
+            assert p.no_echo and p.default is None, p.name
+        else:
+            assert not any(PARAMETER[r].no_echo for r in refs if r in PARAMETER), variable
+    for p in PARAMETERS:
+        if p.no_echo:
+            assert p.default is None, p.name
 
 
-def secret_variables():
-    return {name for name, text in ENVIRONMENT.items() if "(secret)" in text}
-
-
-def test_secrets_are_noecho_parameters_without_a_default():
-    assert secret_variables() >= {"ALIYUN_MARKET_APPCODE", "TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY",
-                                  "GREEN_UID", "GREEN_SEED"}
-    for name in FUNCTIONS:
-        for variable, value in declared(name).items():
-            if variable in secret_variables():
-                assert isinstance(value, dict) and set(value) == {"Ref"}, f"{name}: {variable} is a literal"
-                param = PARAMETERS[value["Ref"]]
-                assert param.get("NoEcho") is True and "Default" not in param, value["Ref"]
-    for pname, param in PARAMETERS.items():
-        if param.get("NoEcho"):
-            assert "Default" not in param, pname
-
-
-def test_every_reference_names_a_parameter_and_every_parameter_is_used():
+@pytest.mark.parametrize("path", ["template.yml", "deploy/fc2/template.yml"])
+def test_every_reference_names_a_parameter_and_every_parameter_is_used(path):
+    template = load(path)
     used = set()
-    for node in walk(TEMPLATE["Resources"]):
-        if isinstance(node, dict) and "Ref" in node:
-            used.add(node["Ref"])
-        if isinstance(node, dict) and "Fn::Sub" in node:
-            used.update(re.findall(r"\$\{([^}]+)\}", node["Fn::Sub"]))
-    assert used - set(PARAMETERS) <= PSEUDO_PARAMETERS
-    assert set(PARAMETERS) <= used, "parameters nothing uses"
+    text = json.dumps(template["Resources"]) + json.dumps(template.get("Conditions", {})) + json.dumps(
+        template.get("Outputs", {}))
+    used |= set(re.findall(r'"Ref": "([^"]+)"', text))
+    used |= placeholders(text)
+    assert used - set(template["Parameters"]) <= PSEUDO
+    assert set(template["Parameters"]) <= used, "parameters nothing uses"
+
+
+def test_parameters_follow_the_ros_spec():
+    for p in PARAMETERS:
+        assert p.type in {"String", "Number"}
+        if p.allowed_values and p.default is not None:
+            assert p.default in p.allowed_values, p.name
+        if p.allowed_pattern and p.default is not None:
+            assert re.fullmatch(p.allowed_pattern, p.default), p.name
 
 
 def test_the_routes_parameter_default_loads_and_a_bad_value_stops_the_cold_start():
     from fcocr.errors import ConfigError
     from fcocr.routing import Router
 
-    assert Router.load(PARAMETERS["RoutesJson"]["Default"] or None).routes
+    assert Router.load(PARAMETER["RoutesJson"].default or None).routes
     with pytest.raises(ConfigError):
         Router.load('{"routes": [{"match": "**", "recognizer": "local.nope"}]}')
 
 
-# ------------------------------------------------------------------------------------------ triggers
-def oss_triggers():
-    for name in FUNCTIONS:
-        for trigger_name, trigger in events_of(name, "OSS").items():
-            yield f"{name}/{trigger_name}", trigger
-
-
-TRIGGERS = dict(oss_triggers())
-
-
-def test_oss_triggers_cover_every_document_suffix_within_the_bucket_limit():
-    assert all(name.startswith("ocr_upload/") for name in TRIGGERS)
-    suffixes = [t["Properties"]["Filter"]["Key"]["Suffix"] for t in TRIGGERS.values()]
-    assert sorted(suffixes) == sorted(DOCUMENT_SUFFIXES)  # what `fcocr process` treats as a document
-    buckets = {}
-    for trigger in TRIGGERS.values():
-        bucket = trigger["Properties"]["BucketName"]["Ref"]
-        buckets[bucket] = buckets.get(bucket, 0) + 1
-    assert buckets == {"BucketName": len(DOCUMENT_SUFFIXES)} and len(DOCUMENT_SUFFIXES) <= 10  # OSS: 10 per bucket
-
-
-@pytest.mark.parametrize("name", sorted(TRIGGERS))
-def test_trigger_filter_has_prefix_and_suffix_and_cannot_match_fcocrs_own_objects(name):
-    key_filter = TRIGGERS[name]["Properties"]["Filter"]
-    assert set(key_filter) == {"Key"} and set(key_filter["Key"]) == {"Prefix", "Suffix"}  # OSS wants both
-    assert key_filter["Key"]["Prefix"] == {"Ref": "SourcePrefix"}
-    suffix = key_filter["Key"]["Suffix"]
-    # key + result suffix ends with `suffix` iff one suffix ends with the other.
-    assert suffix and not DEFAULT_RESULT_SUFFIX.endswith(suffix) and not suffix.endswith(DEFAULT_RESULT_SUFFIX)
-    # What fcocr writes under the reserved prefixes: task records, receipts, staged inputs.
-    own = [f"{TASK_PREFIX}{'0' * 40}{TASK_SUFFIX}", f"{TASK_PREFIX}{'0' * 40}{RECEIPT_SUFFIX}",
-           f"{TASK_PREFIX}{'0' * 40}.p00001.page", f"{CLAIM_PREFIX}{'0' * 40}.0000000001",
-           ".fcocr-staging/0123abcd-p1.fcocr-staging", ".fcocr-staging/0123abcd.fcocr-staging"]
-    assert {k.split("/")[0] + "/" for k in own} == set(RESERVED_PREFIXES)
-    assert not any(k.endswith(suffix) or k.lower().endswith(suffix) for k in own)
-
-
-def test_the_source_prefix_cannot_be_a_reserved_prefix():
-    pattern = re.compile(PARAMETERS["SourcePrefix"]["AllowedPattern"])
+def test_the_source_prefix_cannot_be_a_reserved_prefix_or_break_the_rule():
+    pattern = re.compile(PARAMETER["SourcePrefix"].allowed_pattern)
     for ok in ("", "inbox/", "发票/2026/"):
         assert pattern.fullmatch(ok), ok
-    for bad in (*RESERVED_PREFIXES, "inbox", "/inbox/", "in*/"):
+    for bad in (*RESERVED_PREFIXES, "inbox", "/inbox/", "in*/", 'in"x/', "in\\x/", ".fcocr-overlays/"):
         assert not pattern.fullmatch(bad), bad
 
 
-@pytest.mark.parametrize("name", sorted(TRIGGERS))
-def test_trigger_events_are_the_whole_object_events(name):
-    events = TRIGGERS[name]["Properties"]["Events"]
-    for event in events:
-        assert event.startswith("oss:") and event[4:] in ACTIONS
-    # ObjectCreated:* would also fire per multipart part; these three are the whole-object events.
-    assert sorted(events) == ["oss:ObjectCreated:CompleteMultipartUpload", "oss:ObjectCreated:PostObject",
-                              "oss:ObjectCreated:PutObject"]
+# ------------------------------------------------------------------------------------------ triggers
+OSS_TRIGGERS = [t for t in FUNCTION["ocr_upload"].triggers if isinstance(t, deploy.OssTrigger)]
+(EVENTBRIDGE,) = [t for t in FUNCTION["ocr_upload"].triggers if isinstance(t, deploy.EventBridgeOssTrigger)]
 
 
-def test_the_callback_has_an_anonymous_post_only_http_trigger():
-    (trigger,) = events_of("scan_callback", "HTTP").values()
-    assert trigger["Properties"]["AuthType"] in {"anonymous", "ANONYMOUS"}  # the checksum authenticates
-    assert trigger["Properties"]["Methods"] == ["POST"]
-    assert [n for n in FUNCTIONS if events_of(n, "HTTP")] == ["scan_callback"]
+def test_upload_triggers_cover_every_document_suffix_within_the_bucket_limit():
+    assert sorted(t.suffix for t in OSS_TRIGGERS) == sorted(DOCUMENT_SUFFIXES) == sorted(EVENTBRIDGE.suffixes)
+    assert len(OSS_TRIGGERS) <= 10  # OSS: 10 trigger rules per bucket
+    others = [t for f in FUNCTIONS if f.name != "ocr_upload" for t in f.triggers]
+    assert not any(isinstance(t, (deploy.OssTrigger, deploy.EventBridgeOssTrigger)) for t in others)
 
 
-def test_reconcile_runs_on_an_enabled_timer_with_a_valid_schedule():
-    (trigger,) = events_of("scan_reconcile", "Timer").values()
-    props = trigger["Properties"]
-    assert props["Enable"] is True
-    schedule = resolve(props["CronExpression"], defaults())
+@pytest.mark.parametrize("suffix", DOCUMENT_SUFFIXES)
+def test_no_suffix_can_match_a_result_or_fcocrs_own_objects(suffix):
+    # key + result suffix ends with `suffix` iff one suffix ends with the other.
+    assert suffix and not DEFAULT_RESULT_SUFFIX.endswith(suffix) and not suffix.endswith(DEFAULT_RESULT_SUFFIX)
+    assert {k.split("/")[0] + "/" for k in OWN_KEYS} == set(RESERVED_PREFIXES)
+    assert not any(k.lower().endswith(suffix) for k in OWN_KEYS)
+
+
+def test_upload_events_are_the_whole_object_events():
+    for t in (*OSS_TRIGGERS, EVENTBRIDGE):
+        assert all(e in ACTIONS for e in t.events)
+        # ObjectCreated:* would also fire per multipart part; these three are the whole-object events.
+        assert sorted(t.events) == ["ObjectCreated:CompleteMultipartUpload", "ObjectCreated:PostObject",
+                                    "ObjectCreated:PutObject"]
+
+
+def rule_matches(pattern: dict, event: dict) -> bool:
+    """Whether an EventBridge pattern (the operators fcocr writes) matches a CloudEvent, as EventBridge's
+    documented matching does: every field of the pattern, one of each field's conditions, strings exactly."""
+    for name, wanted in pattern.items():
+        if name not in event:
+            return False
+        value = event[name]
+        if isinstance(wanted, dict):
+            if not isinstance(value, dict) or not rule_matches(wanted, value):
+                return False
+            continue
+        if not any(_matches(w, value) for w in wanted):
+            return False
+    return True
+
+
+def _matches(condition, value) -> bool:
+    if not isinstance(condition, dict):
+        return condition == value
+    if not isinstance(value, str):
+        return False
+    if "prefix" in condition:
+        return value.startswith(condition["prefix"])
+    if "suffix" in condition:
+        return value.endswith(condition["suffix"])
+    if "anything-but" in condition:
+        inner = condition["anything-but"]
+        return not (value.startswith(inner["prefix"]) if isinstance(inner, dict) else value == inner)
+    raise ValueError(f"not an operator fcocr writes: {condition}")
+
+
+def cloud_event(key, bucket="docs", event="ObjectCreated:PutObject"):
+    return {"source": "acs.oss", "type": "oss:" + event,
+            "subject": f"acs:oss:cn-shanghai:1234567890123456:{bucket}/{key}",
+            "data": {"eventName": event, "oss": {"bucket": {"name": bucket}, "object": {"key": key}}}}
+
+
+@pytest.mark.parametrize("prefix", ["", "inbox/"])
+def test_the_eventbridge_rule_takes_any_letter_case_and_never_fcocrs_own_writes(prefix):
+    rule = deploy.event_rule(EVENTBRIDGE, "docs", prefix)
+    for key in ("a.jpg", "IMG_0001.JPG", "scan.Pdf", "x/y.TiFf", "发票 1.PNG", "p.jpeg", "q.WEBP"):
+        assert rule_matches(rule, cloud_event(prefix + key)), key
+        assert not rule_matches(rule, cloud_event(prefix + key, bucket="other"))
+        assert not rule_matches(rule, cloud_event(prefix + key, event="ObjectCreated:UploadPart"))
+        assert not rule_matches(rule, cloud_event(prefix + key + DEFAULT_RESULT_SUFFIX)), "a result"
+    for key in ("a.txt", "a.jpg.bak", "jpg"):
+        assert not rule_matches(rule, cloud_event(prefix + key)), key
+    # fcocr's writes: results, and anything under a reserved prefix now or later (an overlay picture, say).
+    for key in (*OWN_KEYS, *(p + "page-1.png" for p in RESERVED_PREFIXES), ".fcocr-overlays/a.PNG"):
+        assert not rule_matches(rule, cloud_event(key)), key
+    if prefix:
+        assert not rule_matches(rule, cloud_event("elsewhere/a.jpg"))
+
+
+def test_every_reserved_prefix_is_under_the_prefix_the_rule_excludes():
+    common = deploy.own_writes_prefix()
+    assert len(common) >= 2 and common.startswith(".") and all(p.startswith(common) for p in RESERVED_PREFIXES)
+    assert not re.fullmatch(PARAMETER["SourcePrefix"].allowed_pattern, common + "x/")
+
+
+def test_case_variants_are_every_spelling():
+    assert sorted(deploy.case_variants(".pdf")) == sorted({".pdf", ".pdF", ".pDf", ".pDF", ".Pdf", ".PdF", ".PDf",
+                                                            ".PDF"})
+    assert len(deploy.case_variants(".tiff")) == 16 and len(set(deploy.case_variants(".tiff"))) == 16
+
+
+def test_the_callback_is_an_anonymous_post_only_http_trigger_and_reconcile_a_valid_timer():
+    (http,) = FUNCTION["scan_callback"].triggers
+    assert isinstance(http, deploy.HttpTrigger) and http.methods == ("POST",) and http.auth == "anonymous"
+    assert [f.name for f in FUNCTIONS if any(isinstance(t, deploy.HttpTrigger) for t in f.triggers)] == \
+        ["scan_callback"]
+    (timer,) = FUNCTION["scan_reconcile"].triggers
+    schedule = PARAMETER[placeholders(timer.schedule).pop()].default
     every = re.fullmatch(r"@every (\d+)(m|h)", schedule)
-    assert every or len(schedule.split()) == 6  # FC: @every, or seconds minutes hours day month weekday
-    if every:
-        assert int(every.group(1)) >= 1
-    assert declared("scan_reconcile")["FCOCR_RECONCILE_BUCKETS"] == {"Ref": "BucketName"}
+    assert (every and int(every.group(1)) >= 1) or len(schedule.split()) == 6
+    assert FUNCTION["scan_reconcile"].environment()["FCOCR_RECONCILE_BUCKETS"] == "${BucketName}"
 
 
 def test_upload_failures_go_to_a_destination_after_bounded_retries():
-    config = FUNCTIONS["ocr_upload"]["Properties"]["AsyncConfiguration"]
-    retries = PARAMETERS[config["MaxAsyncRetryAttempts"]["Ref"]]
-    assert 0 <= retries["MinValue"] <= retries["Default"] <= retries["MaxValue"] <= 8  # FC's range
-    destination = resolve(config["Destination"]["OnFailure"], defaults())
-    assert destination == "acs:mns:cn-shanghai:1234567890123456:/queues/fcocr-failed/messages"
-    assert FUNCTIONS["scan_reconcile"]["Properties"]["AsyncConfiguration"]["MaxAsyncRetryAttempts"] == 0
-
-
-# ------------------------------------------------------------------------------------------ ROS spec
-# Property names of Aliyun::Serverless-2018-04-03 (ROS's Aliyun::Serverless::* resource pages and
-# funcraft's schema, lib/validate/schema/*.js, which ROS's transform is based on). Names are case-sensitive.
-SERVICE_PROPERTIES = {"Role", "Policies", "Description", "InternetAccess", "VpcConfig", "LogConfig", "NasConfig",
-                      "TracingConfig"}
-FUNCTION_PROPERTIES = {"Handler", "Initializer", "Runtime", "CodeUri", "Description", "Timeout",
-                       "InitializationTimeout", "EnvironmentVariables", "InstanceType", "AsyncConfiguration",
-                       "MemorySize", "CAPort", "InstanceConcurrency"}
-ASYNC_PROPERTIES = {"Destination", "MaxAsyncEventAgeInSeconds", "MaxAsyncRetryAttempts", "StatefulInvocation"}
-EVENT_PROPERTIES = {  # type -> (allowed, required)
-    "OSS": ({"Events", "BucketName", "Filter", "InvocationRole", "Qualifier"}, {"Events", "BucketName", "Filter"}),
-    "HTTP": ({"AuthType", "Methods", "InvocationRole", "Qualifier"}, {"AuthType", "Methods"}),
-    "Timer": ({"CronExpression", "Payload", "Enable", "InvocationRole", "Qualifier"}, {"CronExpression"}),
-}
-PARAMETER_ATTRIBUTES = {"Type", "Default", "AllowedValues", "AllowedPattern", "MaxLength", "MinLength", "MaxValue",
-                        "MinValue", "NoEcho", "Description", "ConstraintDescription", "Label"}
-
-
-def test_service_and_function_property_names_follow_the_spec():
-    assert set(SERVICE) - set(FUNCTIONS) == {"Type", "Properties"}
-    assert set(SERVICE["Properties"]) <= SERVICE_PROPERTIES
-    assert set(SERVICE["Properties"]["LogConfig"]) == {"Project", "Logstore"}
-    for name, resource in FUNCTIONS.items():
-        assert set(resource) <= {"Type", "Properties", "Events"}, f"{name}: Events is a sibling of Properties"
-        props = resource["Properties"]
-        assert set(props) <= FUNCTION_PROPERTIES, name
-        assert {"Handler", "Runtime", "CodeUri"} <= set(props)
-        if "AsyncConfiguration" in props:
-            assert set(props["AsyncConfiguration"]) <= ASYNC_PROPERTIES
-            assert set(props["AsyncConfiguration"].get("Destination", {})) <= {"OnSuccess", "OnFailure"}
-
-
-@pytest.mark.parametrize("name", sorted(FUNCTIONS))
-def test_event_sources_follow_the_spec(name):
-    for trigger_name, trigger in (FUNCTIONS[name].get("Events") or {}).items():
-        assert re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_-]{0,127}", trigger_name)
-        assert set(trigger) == {"Type", "Properties"}
-        allowed, required = EVENT_PROPERTIES[trigger["Type"]]
-        assert required <= set(trigger["Properties"]) <= allowed, trigger_name
-
-
-def test_parameters_follow_the_spec():
-    for name, param in PARAMETERS.items():
-        assert set(param) <= PARAMETER_ATTRIBUTES, name
-        assert param["Type"] in {"String", "Number", "CommaDelimitedList", "Json", "Boolean"}
-        if "AllowedValues" in param and "Default" in param:
-            assert param["Default"] in param["AllowedValues"]
-        if "AllowedPattern" in param and "Default" in param:
-            assert re.fullmatch(param["AllowedPattern"], param["Default"]), name
+    config = FUNCTION["ocr_upload"].async_config
+    retries = PARAMETER[placeholders(config.max_retries).pop()]
+    assert 0 <= retries.min_value <= retries.default <= retries.max_value <= 8  # FC's range
+    assert config.on_failure == "acs:mns:${ALIYUN::Region}:${ALIYUN::AccountId}:/queues/${FailureQueueName}/messages"
+    assert FUNCTION["scan_reconcile"].async_config.max_retries == 0
+    assert FUNCTION["scan_callback"].async_config is None
 
 
 # ------------------------------------------------------------------------------------------ the role
-POLICY = SERVICE["Properties"]["Policies"]
-SAMPLE = defaults(BucketName="docs", SourcePrefix="inbox/", LogProject="proj", LogStore="store")
+SAMPLE = {"BucketName": "docs", "SourcePrefix": "inbox/", "LogProject": "proj", "LogStore": "store",
+          "FailureQueueName": "fcocr-failed"}
 
 
 def statements():
-    assert len(POLICY) == 1 and isinstance(POLICY[0], dict), "one policy document, no managed policy"
-    assert POLICY[0]["Version"] == "1"
-    return [resolve(s, SAMPLE) for s in POLICY[0]["Statement"]]
+    return deploy_files.policy_document(SAMPLE)["Statement"]
 
 
 def grants(action):
@@ -403,128 +361,190 @@ def test_oss_access_is_the_source_prefix_the_results_and_the_reserved_prefixes()
     assert grants("oss:ListObjects") == {"acs:oss:*:*:docs"}
     (listing,) = [s for s in statements() if "oss:ListObjects" in s["Action"]]
     assert listing["Condition"] == {"StringLike": {"oss:Prefix": ["inbox/*", f"{TASK_PREFIX}*", f"{CLAIM_PREFIX}*"]}}
-    oss_actions = {a for s in statements() for a in s["Action"] if a.startswith("oss:")}
-    assert oss_actions == {"oss:GetObject", "oss:GetObjectMeta", "oss:GetSymlink", "oss:PutObject",
-                           "oss:DeleteObject", "oss:ListObjects"}
+    assert {a for s in statements() for a in s["Action"] if a.startswith("oss:")} == {
+        "oss:GetObject", "oss:GetObjectMeta", "oss:GetSymlink", "oss:PutObject", "oss:DeleteObject", "oss:ListObjects"}
 
 
 def test_vendor_apis_are_exactly_the_ones_fcocr_calls():
-    viapi = {a for s in statements() for a in s["Action"] if a.startswith("viapi")}
-    assert viapi == {f"viapi-ocr:{a.action}" for a in VIAPI_ACTIONS}
-    green = {a for s in statements() for a in s["Action"] if a.startswith("yundun-greenweb:")}
-    assert green == {"yundun-greenweb:ImageAsyncScan", "yundun-greenweb:ImageAsyncScanResults"}
+    assert {a for s in statements() for a in s["Action"] if a.startswith("viapi")} == \
+        {f"viapi-ocr:{a.action}" for a in VIAPI_ACTIONS}
+    assert {a for s in statements() for a in s["Action"] if a.startswith("yundun-greenweb:")} == \
+        {"yundun-greenweb:ImageAsyncScan", "yundun-greenweb:ImageAsyncScanResults"}
     known = ("oss:", "viapi-ocr:", "yundun-greenweb:", "log:", "mns:")
     assert all(a.startswith(known) for s in statements() for a in s["Action"])
-
-
-def test_logs_and_the_failure_queue_are_granted_on_their_own_resources():
     assert grants("log:PostLogStoreLogs") == {"acs:log:*:*:project/proj/logstore/store"}
     assert grants("mns:SendMessage") == {"acs:mns:*:*:/queues/fcocr-failed/messages"}
-    log_config = resolve(SERVICE["Properties"]["LogConfig"], SAMPLE)
-    assert log_config == {"Project": "proj", "Logstore": "store"}
 
 
-# ------------------------------------------------------------------------------------------ s.yaml
-S_FUNCTIONS = {name: service["props"] for name, service in S_YAML["services"].items()}
-S_VARS = S_YAML["vars"]
+# ------------------------------------------------------------------------------------------ FC 3.0 files
+# Property names of ROS's FC 3.0 types (@alicloud/ros-cdk-fc3 1.11.0, lib/fc3.generated.js: the props each
+# type renders, and the ones its validators require). Names are case-sensitive.
+ROS_FC3 = {
+    "ALIYUN::FC3::Function": ({"FunctionName", "Handler", "Runtime", "Code", "Cpu", "CustomContainerConfig",
+                               "CustomDns", "CustomRuntimeConfig", "Description", "DisableOndemand", "DiskSize",
+                               "EnvironmentVariables", "GpuConfig", "InstanceConcurrency", "InstanceIsolationMode",
+                               "InstanceLifecycleConfig", "InternetAccess", "Layers", "LogConfig", "MemorySize",
+                               "NasConfig", "OssMountConfig", "Role", "SessionAffinity", "SessionAffinityConfig",
+                               "Tags", "Timeout", "TracingConfig", "VpcConfig"},
+                              {"FunctionName", "Runtime", "Handler"}),
+    "ALIYUN::FC3::Trigger": ({"FunctionName", "TriggerConfig", "TriggerName", "TriggerType", "Description",
+                              "InvocationRole", "Qualifier", "SourceArn"},
+                             {"FunctionName", "TriggerConfig", "TriggerName", "TriggerType"}),
+    "ALIYUN::FC3::AsyncInvokeConfig": ({"FunctionName", "AsyncTask", "DestinationConfig", "MaxAsyncEventAgeInSeconds",
+                                        "MaxAsyncRetryAttempts"}, {"FunctionName"}),
+    # @alicloud/ros-cdk-ram 1.12.0, lib/ram.generated.js
+    "ALIYUN::RAM::Role": ({"RoleName", "AssumeRolePolicyDocument", "Description", "Policies", "MaxSessionDuration",
+                           "PolicyAttachments", "DeletionForce", "IgnoreExisting", "Tags"},
+                          {"RoleName", "AssumeRolePolicyDocument"}),
+}
+FC3_CODE = {"SourceCode", "ZipFile", "Checksum", "OssObjectName", "OssBucketName"}
+RAM_ROLE_POLICY = {"IgnoreExisting", "Description", "PolicyName", "PolicyDocument"}
+FC3_LOG = {"Project", "LogBeginRule", "Logstore", "EnableInstanceMetrics", "EnableRequestMetrics"}
+FC3 = load("template.yml")
 
 
-def s_value(value):
-    """An s.yaml value with ${vars.X} resolved; ${env(NAME)} stays as a marker."""
-    if isinstance(value, str):
-        return re.sub(r"\$\{vars\.([A-Za-z]+)\}", lambda m: str(S_VARS[m.group(1)]), value)
-    if isinstance(value, dict):
-        return {k: s_value(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [s_value(v) for v in value]
-    return value
+def test_fc3_template_resources_follow_the_ros_types():
+    assert FC3["ROSTemplateFormatVersion"] == "2015-09-01" and "Transform" not in FC3
+    for name, resource in FC3["Resources"].items():
+        allowed, required = ROS_FC3[resource["Type"]]
+        assert set(resource) <= {"Type", "Properties", "Condition"}, name
+        assert required <= set(resource["Properties"]) <= allowed, name
+        if resource.get("Condition"):
+            assert resource["Condition"] in FC3["Conditions"]
+    functions = {r["Properties"]["FunctionName"]: r["Properties"] for r in FC3["Resources"].values()
+                 if r["Type"] == "ALIYUN::FC3::Function"}
+    assert set(functions) == {deploy.fc3_name(f.name) for f in FUNCTIONS}
+    (policy,) = FC3["Resources"]["Role"]["Properties"]["Policies"]  # one policy document, no managed policy
+    assert set(policy) <= RAM_ROLE_POLICY and policy["PolicyDocument"] == deploy_files.ros_policy()
+    assert all(p["Role"] == {"Fn::GetAtt": ["Role", "Arn"]} for p in functions.values())
+    for props in functions.values():
+        assert set(props["Code"]) <= FC3_CODE and set(props["LogConfig"]) <= FC3_LOG
+        assert props["Code"]["OssBucketName"] == {"Ref": "CodeBucket"}
+        assert set(props.get("InstanceLifecycleConfig", {}).get("Initializer", {})) <= {"Handler", "Timeout"}
 
 
-def test_s_yaml_has_the_same_functions_in_one_service():
-    assert S_YAML["edition"] == "1.0.0"
-    assert set(S_FUNCTIONS) == set(FUNCTIONS)
-    services = {id(props["service"]) for props in S_FUNCTIONS.values()}
-    assert len(services) == 1 and all(s["component"] == "devsapp/fc" for s in S_YAML["services"].values())
+def test_fc3_template_triggers_one_upload_path_at_a_time():
+    triggers = [r for r in FC3["Resources"].values() if r["Type"] == "ALIYUN::FC3::Trigger"]
+    oss = [t for t in triggers if t["Properties"]["TriggerType"] == "oss"]
+    bridge = [t for t in triggers if t["Properties"]["TriggerType"] == "eventbridge"]
+    assert len(oss) == len(DOCUMENT_SUFFIXES) and {t["Condition"] for t in oss} == {"UseOssTriggers"}
+    assert len(bridge) == 1 and bridge[0]["Condition"] == "UseEventBridgeTrigger"
+    conditions = FC3["Conditions"]
+    assert conditions["UseOssTriggers"]["Fn::Equals"][0] == conditions["UseEventBridgeTrigger"]["Fn::Equals"][0] == \
+        {"Ref": "UploadTrigger"}
+    for t in oss:
+        config = json.loads(json.dumps(t["Properties"]["TriggerConfig"]))
+        assert config["filter"]["key"]["prefix"] == {"Ref": "SourcePrefix"}
+        config["filter"]["key"]["prefix"] = "inbox/"  # the API's triggerConfig, as the fc3 component's
+        validate(config, FC3_SCHEMA["definitions"]["IOssTriggerConfig"])
+    # The rule ROS builds, for both values of SourcePrefix, is the declaration's.
+    pattern = bridge[0]["Properties"]["TriggerConfig"]["eventRuleFilterPattern"]["Fn::If"]
+    assert pattern[0] == "HasSourcePrefix"
+    for text, prefix in ((pattern[1]["Fn::Sub"], "inbox/"), (pattern[2]["Fn::Sub"], "")):
+        filled = text.replace("${BucketName}", "docs").replace("${SourcePrefix}", prefix)
+        assert json.loads(filled) == deploy.event_rule(EVENTBRIDGE, "docs", prefix)
+    config = dict(bridge[0]["Properties"]["TriggerConfig"], eventRuleFilterPattern=filled)
+    validate(config, dict(FC3_SCHEMA["definitions"]["IEventBridge"], definitions=FC3_SCHEMA["definitions"]))
+    assert config["asyncInvocationType"] is True  # asynchronous: the retries and the failure queue apply
+    assert FC3["Outputs"]["CallbackUrl"]["Value"]["Fn::GetAtt"][1] == "UrlInternet"
 
 
-def test_s_yaml_vars_default_like_the_template_parameters():
-    for name, value in S_VARS.items():
-        if name == "region":
-            continue
-        assert name in PARAMETERS, name
-        if "Default" in PARAMETERS[name]:
-            assert value == PARAMETERS[name]["Default"], name
-        assert not PARAMETERS[name].get("NoEcho"), f"{name} is a secret: it comes from ${{env()}}, not vars"
+def resolved_s_yaml(path):
+    """The document with ${vars.X} and ${config('AccountID')} filled in, as Serverless Devs does before the schema."""
+    document = load(path)
+    variables = dict(document["vars"])
+
+    def fill(value):
+        if isinstance(value, str):
+            value = value.replace("${config('AccountID')}", "1234567890123456")
+            return re.sub(r"\$\{vars\.([A-Za-z0-9]+)\}", lambda m: str(variables[m.group(1)]), value)
+        if isinstance(value, dict):
+            return {k: fill(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [fill(v) for v in value]
+        return value
+
+    return fill(document)
 
 
-@pytest.mark.parametrize("name", sorted(FUNCTIONS))
-def test_s_yaml_function_matches_the_template(name):
-    props, s = FUNCTIONS[name]["Properties"], S_FUNCTIONS[name]["function"]
-    tmpl = resolve(props, defaults())
-    assert s["name"] == name
-    for ros_key, s_key in (("Runtime", "runtime"), ("CodeUri", "codeUri"), ("Handler", "handler"),
-                           ("Initializer", "initializer"), ("InitializationTimeout", "initializationTimeout"),
-                           ("MemorySize", "memorySize"), ("Timeout", "timeout"),
-                           ("InstanceConcurrency", "instanceConcurrency"), ("Description", "description")):
-        assert s.get(s_key) == tmpl.get(ros_key), (name, ros_key)
-    if "AsyncConfiguration" in tmpl:
-        a, b = tmpl["AsyncConfiguration"], s["asyncConfiguration"]
-        assert b["maxAsyncRetryAttempts"] == a["MaxAsyncRetryAttempts"]
-        assert b.get("maxAsyncEventAgeInSeconds") == a.get("MaxAsyncEventAgeInSeconds")
-        if "Destination" in a:  # the component fills region and account into acs:mns:::
-            queue = a["Destination"]["OnFailure"].split(":/queues/")[1]
-            assert s_value(b["destination"]["onFailure"]).split(":/queues/")[1].split()[0] == queue
-    else:
-        assert "asyncConfiguration" not in s
+@pytest.mark.parametrize("path", ["s.yaml", "deploy/s.eventbridge.yaml"])
+def test_s_yaml_props_are_valid_for_the_fc3_component(path):
+    document = resolved_s_yaml(path)
+    assert document["edition"] == "3.0.0"
+    assert set(document["resources"]) == set(FUNCTION)
+    for name, resource in document["resources"].items():
+        assert resource["component"] == "fc3"
+        props = resource["props"]
+        validate(props, FC3_SCHEMA)
+        definitions = FC3_SCHEMA["definitions"]
+        config_of = {"oss": "IOssTriggerConfig", "http": "IHttpTriggerConfig", "timer": "ITimerTriggerConfig",
+                     "eventbridge": "IEventBridge"}
+        for trigger in props.get("triggers", []):  # each config against its own type, not just any of them
+            schema = dict(definitions[config_of[trigger["triggerType"]]], definitions=definitions)
+            validate(trigger["triggerConfig"], schema)
+        assert props["handler"] == FUNCTION[name].handler_for(3)
+        assert props["code"] == f"../build/{name}.zip" if path.startswith("deploy/") else f"./build/{name}.zip"
+    kinds = {t["triggerType"] for t in document["resources"]["ocr_upload"]["props"]["triggers"]}
+    assert kinds == ({"eventbridge"} if "eventbridge" in path else {"oss"})
 
 
-@pytest.mark.parametrize("name", sorted(FUNCTIONS))
-def test_s_yaml_environment_matches_the_template(name):
-    ros_env, s_env = declared(name), S_FUNCTIONS[name]["function"]["environmentVariables"]
-    assert set(s_env) == set(ros_env)
-    for variable, value in ros_env.items():
-        if isinstance(value, dict) and PARAMETERS[value["Ref"]].get("NoEcho"):
-            assert s_env[variable] == f"${{env({variable})}}", variable  # secrets from the shell, never the file
-        elif isinstance(value, dict):
-            assert s_env[variable] == f"${{vars.{value['Ref']}}}", variable
-        else:
-            assert s_env[variable] == value, variable
+def test_s_yaml_secrets_come_from_the_shell_and_vars_default_like_the_parameters():
+    for path in ("s.yaml", "deploy/s.eventbridge.yaml", "deploy/fc2/s.yaml"):
+        document = load(path)
+        for name, value in document["vars"].items():
+            if name in PARAMETER:
+                assert not PARAMETER[name].no_echo, f"{name} is a secret: it comes from ${{env()}}, not vars"
+                assert value == (PARAMETER[name].default if PARAMETER[name].default is not None
+                                 else deploy_files.S_VAR_EXAMPLES[name]), name
+        text = (REPO / path).read_text("utf-8")
+        for variable in ENVIRONMENT:
+            if deploy.is_secret(variable) and variable in text:
+                assert re.search(rf"{variable}: \$\{{env\({variable}\)\}}", text), (path, variable)
 
 
-@pytest.mark.parametrize("name", sorted(FUNCTIONS))
-def test_s_yaml_triggers_match_the_template(name):
-    def ros_triggers():
-        for trigger_name, t in (FUNCTIONS[name].get("Events") or {}).items():
-            p = resolve(t["Properties"], defaults(BucketName="${vars.BucketName}"))
-            if t["Type"] == "OSS":
-                yield trigger_name, ("oss", p["BucketName"], tuple(p["Events"]), p["Filter"]["Key"]["Prefix"],
-                                     p["Filter"]["Key"]["Suffix"])
-            elif t["Type"] == "HTTP":
-                yield trigger_name, ("http", p["AuthType"].lower(), tuple(p["Methods"]))
-            else:
-                yield trigger_name, ("timer", p["CronExpression"], p["Enable"], p.get("Payload"))
-
-    def s_triggers():
-        for t in S_FUNCTIONS[name].get("triggers") or []:
-            c = t["config"]
-            if t["type"] == "oss":
-                yield t["name"], ("oss", c["bucketName"], tuple(c["events"]), s_value(c["filter"]["Key"]["Prefix"]),
-                                  c["filter"]["Key"]["Suffix"])
-            elif t["type"] == "http":
-                yield t["name"], ("http", c["authType"].lower(), tuple(c["methods"]))
-            else:
-                yield t["name"], ("timer", c["cronExpression"], c["enable"], c.get("payload"))
-
-    assert dict(s_triggers()) == dict(ros_triggers())
+def test_the_eventbridge_s_yaml_rule_is_the_whole_bucket_rule():
+    document = load("deploy/s.eventbridge.yaml")
+    (trigger,) = document["resources"]["ocr_upload"]["props"]["triggers"]
+    rule = json.loads(trigger["triggerConfig"]["eventRuleFilterPattern"])
+    assert rule == deploy.event_rule(EVENTBRIDGE, "${vars.BucketName}", "")
 
 
-def test_s_yaml_service_has_the_same_role_policy_and_log_config():
-    service = S_FUNCTIONS["ocr_upload"]["service"]
-    assert service["internetAccess"] is SERVICE["Properties"]["InternetAccess"] is True
-    sample_vars = dict(S_VARS, BucketName="docs", SourcePrefix="inbox/", LogProject="proj", LogStore="store")
-    resolved = re.sub(r"\$\{vars\.([A-Za-z]+)\}", lambda m: str(sample_vars[m.group(1)]),
-                      yaml.safe_dump(service))
-    service = yaml.safe_load(resolved)
-    (policy,) = service["role"]["policies"]
-    assert policy["statement"] == statements()
-    assert service["logConfig"] == {"project": "proj", "logstore": "store"}
+# ------------------------------------------------------------------------------------------ FC 2.0 files
+SERVICE_PROPERTIES = {"Role", "Policies", "Description", "InternetAccess", "VpcConfig", "LogConfig", "NasConfig",
+                      "TracingConfig"}
+FUNCTION_PROPERTIES = {"Handler", "Initializer", "Runtime", "CodeUri", "Description", "Timeout",
+                       "InitializationTimeout", "EnvironmentVariables", "InstanceType", "AsyncConfiguration",
+                       "MemorySize", "CAPort", "InstanceConcurrency"}
+EVENT_PROPERTIES = {  # type -> (allowed, required)
+    "OSS": ({"Events", "BucketName", "Filter", "InvocationRole", "Qualifier"}, {"Events", "BucketName", "Filter"}),
+    "HTTP": ({"AuthType", "Methods", "InvocationRole", "Qualifier"}, {"AuthType", "Methods"}),
+    "Timer": ({"CronExpression", "Payload", "Enable", "InvocationRole", "Qualifier"}, {"CronExpression"}),
+}
+
+
+def test_fc2_template_follows_the_transform_spec():
+    template = load("deploy/fc2/template.yml")
+    assert template["Transform"] == "Aliyun::Serverless-2018-04-03"
+    (service,) = template["Resources"].values()
+    assert set(service["Properties"]) <= SERVICE_PROPERTIES
+    functions = {k: v for k, v in service.items() if k not in ("Type", "Properties")}
+    assert set(functions) == set(FUNCTION)
+    for _name, resource in functions.items():
+        assert set(resource) <= {"Type", "Properties", "Events"}
+        assert set(resource["Properties"]) <= FUNCTION_PROPERTIES
+        assert resource["Properties"]["Runtime"] == "python3.10"
+        for trigger_name, trigger in resource["Events"].items():
+            allowed, required = EVENT_PROPERTIES[trigger["Type"]]
+            assert required <= set(trigger["Properties"]) <= allowed, trigger_name
+    oss = [e for e in functions["ocr_upload"]["Events"].values() if e["Type"] == "OSS"]
+    assert len(oss) == len(DOCUMENT_SUFFIXES) <= 10
+
+
+def test_fc2_s_yaml_has_one_service_for_the_three_functions():
+    document = load("deploy/fc2/s.yaml")
+    assert document["edition"] == "1.0.0"
+    assert {s["component"] for s in document["services"].values()} == {"devsapp/fc"}
+    services = [s["props"]["service"] for s in document["services"].values()]
+    assert all(s == services[0] for s in services)
+    assert {n: s["props"]["function"]["handler"] for n, s in document["services"].items()} == \
+        {f.name: f.handler_for(2) for f in FUNCTIONS}

@@ -2,7 +2,10 @@
 
 An OSS trigger delivers the bytes of ``{"events": [...]}``. The payload's
 ``eventName`` has no ``oss:`` prefix (``ObjectCreated:PutObject``), though the
-trigger's configuration does; both spellings are accepted.
+trigger's configuration does; both spellings are accepted. An EventBridge-based
+OSS trigger (FC 3.0) delivers a CloudEvents envelope with the same OSS record in
+``data`` (or a list of envelopes when EventBridge batches): ``parse_oss_event``
+reads both into the same ``Upload`` objects.
 """
 
 from __future__ import annotations
@@ -55,8 +58,8 @@ def normalize_etag(etag: str | None) -> str:
     return (etag or "").strip().strip('"').upper()
 
 
-def _decode(payload: bytes | bytearray | str | dict) -> dict:
-    if isinstance(payload, dict):
+def _decode(payload: bytes | bytearray | str | dict | list) -> dict | list:
+    if isinstance(payload, (dict, list)):
         return payload
     if isinstance(payload, (bytes, bytearray)):
         try:
@@ -67,7 +70,7 @@ def _decode(payload: bytes | bytearray | str | dict) -> dict:
         data = json.loads(payload)
     except json.JSONDecodeError as exc:
         raise InvalidEvent(f"event is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    if not isinstance(data, dict):
+    if not isinstance(data, (dict, list)):
         raise InvalidEvent("event must be a JSON object with an 'events' list")
     return data
 
@@ -106,9 +109,33 @@ def _record(index: int, raw: Any) -> Upload:
     )
 
 
-def parse_oss_event(payload: bytes | bytearray | str | dict) -> list[Upload]:
-    """Every record of an OSS trigger event, in order."""
+CLOUD_EVENT_SOURCE = "acs.oss"
+
+
+def _cloud_event_records(data: Any) -> list | None:
+    """The OSS records of an EventBridge delivery: one CloudEvent, or a batch (a list); None if it is neither."""
+    envelopes = data if isinstance(data, list) else [data]
+    if not envelopes or not all(isinstance(e, dict) and "specversion" in e and "data" in e for e in envelopes):
+        return None
+    records = []
+    for index, envelope in enumerate(envelopes):
+        if envelope.get("source") != CLOUD_EVENT_SOURCE:
+            raise InvalidEvent(f"CloudEvent {index} is not an OSS event (source {str(envelope.get('source'))[:40]!r})")
+        record = envelope["data"]
+        if isinstance(record, dict) and not record.get("region") and envelope.get("aliyunregionid"):
+            record = dict(record, region=envelope["aliyunregionid"])
+        records.append(record)
+    return records
+
+
+def parse_oss_event(payload: bytes | bytearray | str | dict | list) -> list[Upload]:
+    """Every record of an OSS trigger event (or of an EventBridge OSS delivery), in order."""
     data = _decode(payload)
+    cloud = _cloud_event_records(data)
+    if cloud is not None:
+        return [_record(i, r) for i, r in enumerate(cloud)]
+    if isinstance(data, list):
+        raise InvalidEvent("event must be a JSON object with an 'events' list, or CloudEvents from acs.oss")
     records = data.get("events")
     if not isinstance(records, list):
         raise InvalidEvent("event has no 'events' list: is this an OSS trigger event?")

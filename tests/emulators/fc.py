@@ -1,4 +1,10 @@
-"""A local Function Compute 2.0 API endpoint (InvokeFunction) for tests, strict where FC is strict.
+"""A local Function Compute API endpoint (InvokeFunction, FC 2.0 and FC 3.0) for tests, strict where FC is strict.
+
+FC 3.0 (API 2023-03-30): ``POST /2023-03-30/functions/{function}/invocations[?qualifier=Q]``, signed
+``ACS3-HMAC-SHA256`` (verified by the viapi emulator's verifier, the same code: canonical request, signed
+headers, payload hash, clock skew, nonce replay, STS token), so the unmodified ``alibabacloud-fc20230330``
+client runs against it. Its errors carry FC 3.0's body ``{"Code", "Message", "RequestId"}``; the functions are
+``functions3`` (name -> handler or None); the quota, faults and records are shared with the FC 2.0 API below.
 
 ``FcEmulator`` answers on 127.0.0.1 the way ``https://<account-id>.<region>.fc.aliyuncs.com`` does for
 ``POST /2016-08-15/services/{service}[.{qualifier}]/functions/{function}/invocations``, so the unmodified
@@ -52,10 +58,13 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ._http import LoopbackEmulator, LoopbackHandler
+from .viapi import ViapiEmulator, ViapiError
+from .viapi import _Request as AcsRequest
 
 __all__ = ["FcEmulator", "Invocation", "RequestRecord", "string_to_sign", "sign"]
 
 API_VERSION = "2016-08-15"
+FC3_API_VERSION = "2023-03-30"
 DEFAULT_CREDENTIALS = {"STS.fc-ak": ("fc-secret", "fc-token")}
 DEFAULT_ACCOUNT = "1234567890123456"
 MAX_CLOCK_SKEW_SECONDS = 15 * 60
@@ -133,7 +142,8 @@ class FcEmulator(LoopbackEmulator):
                  qualifiers: Tuple[str, ...] = ("LATEST",), qps_limit: Optional[int] = None,
                  throttle_status: int = 429, throttle_code: str = "ResourceThrottled",
                  rate_clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], float] = time.time) -> None:
+                 wall_clock: Callable[[], float] = time.time,
+                 functions3: Optional[Dict[str, Optional[Callable[[bytes, Any], Any]]]] = None) -> None:
         super().__init__(_Handler, "fc-emulator", poll_interval=0.05)
         # access key id -> (secret, STS token or None for a long-term key)
         self.credentials = dict(DEFAULT_CREDENTIALS if credentials is None else credentials)
@@ -141,6 +151,10 @@ class FcEmulator(LoopbackEmulator):
         # (service, function) -> handler(payload, context) or None (records only)
         self.functions: Dict[Tuple[str, str], Optional[Callable]] = dict(
             {("fcocr", "ocr_upload"): None} if functions is None else functions)
+        # FC 3.0: function name -> handler(payload, context) or None (records only)
+        self.functions3: Dict[str, Optional[Callable]] = dict(
+            {"fcocr-ocr_upload": None} if functions3 is None else functions3)
+        self._nonces: Dict[Tuple[str, str], float] = {}
         self.qualifiers = set(qualifiers)
         self.qps_limit, self.throttle_status, self.throttle_code = qps_limit, throttle_status, throttle_code
         self.rate_clock, self.wall_clock = rate_clock, wall_clock
@@ -150,6 +164,13 @@ class FcEmulator(LoopbackEmulator):
         self.port = 0
         self._hits: Deque[float] = collections.deque()
         self._faults: List[_Fault] = []
+
+    # FC 3.0's ACS3-HMAC-SHA256 verification: the viapi emulator's, borrowed whole (it reads self.credentials,
+    # self._lock and self._nonces, which this class has in the same shape).
+    _verify_acs3 = ViapiEmulator._verify_acs3
+    _secret_for = ViapiEmulator._secret_for
+    _check_time = staticmethod(ViapiEmulator._check_time)
+    _use_nonce = ViapiEmulator._use_nonce
 
     # ---- lifecycle (start/stop/with: LoopbackEmulator) ------------------------------------------
     def _published(self, port: int) -> None:
@@ -181,19 +202,24 @@ class FcEmulator(LoopbackEmulator):
         while True:
             with self._lock:
                 todo = [i for i in self.invocations if i.invocation_type == "Async" and not i.done
-                        and self.functions.get((i.service, i.function))]
+                        and self._handler_of(i)]
                 for inv in todo:
                     inv.done = True
             if not todo:
                 return ran
             for inv in todo:
-                handler = self.functions[(inv.service, inv.function)]
+                handler = self._handler_of(inv)
                 context = context_factory(inv) if context_factory else None
                 try:
                     handler(inv.payload, context)
                 except Exception as exc:  # FC would retry it; a test looks at .error
                     inv.error = "%s: %s" % (type(exc).__name__, exc)
                 ran += 1
+
+    def _handler_of(self, invocation: Invocation) -> Optional[Callable]:
+        if invocation.service:  # FC 2.0
+            return self.functions.get((invocation.service, invocation.function))
+        return self.functions3.get(invocation.function)
 
     def max_in_any_second(self) -> int:
         """The most accepted invocations in any sliding second of the rate clock (what the quota limits)."""
@@ -268,6 +294,8 @@ class FcEmulator(LoopbackEmulator):
                                headers.get("x-fc-invocation-type"))
         with self._lock:
             self.requests.append(record)
+        if urlsplit(raw_path).path.startswith("/%s/" % FC3_API_VERSION):
+            return self._handle_fc3(method, raw_path, headers, body, request_id, record)
         try:
             record.ak = self._authenticate(method, raw_path, headers)
             path = unquote(urlsplit(raw_path).path)
@@ -318,6 +346,67 @@ class FcEmulator(LoopbackEmulator):
             record.status, record.error_code = exc.status, exc.code
             body = json.dumps({"ErrorCode": exc.code, "ErrorMessage": exc.message}).encode("utf-8")
             return exc.status, [("Content-Type", "application/json")], body
+
+
+    def _handle_fc3(self, method: str, raw_path: str, headers: Dict[str, str], body: bytes, request_id: str,
+                    record: RequestRecord) -> Tuple[int, List[Tuple[str, str]], bytes]:
+        """InvokeFunction of the 2023-03-30 API; the same quota, faults and records as FC 2.0's."""
+        try:
+            split = urlsplit(raw_path)
+            query = parse_qsl(split.query, keep_blank_values=True)
+            authorization = headers.get("authorization")
+            if not authorization:
+                raise FcError(400, "MissingRequiredHeader", "required HTTP header Authorization was not specified")
+            try:
+                request = AcsRequest(method, split.path, query, dict(query), {k: [v] for k, v in headers.items()},
+                                     body, request_id)
+                self._verify_acs3(request, authorization)
+            except ViapiError as exc:
+                raise FcError(exc.status, exc.code, exc.message) from None
+            record.ak = authorization.partition("Credential=")[2].split(",")[0]
+            parts = unquote(split.path).strip("/").split("/")
+            if method != "POST" or len(parts) != 4 or parts[1] != "functions" or parts[3] != "invocations":
+                raise FcError(404, "PathNotSupported", "'%s' against '%s' is not supported" % (method, split.path))
+            function, qualifier = parts[2], dict(query).get("qualifier")
+            if function not in self.functions3:
+                raise FcError(404, "FunctionNotFound", "function '%s' does not exist" % function)
+            if qualifier and qualifier not in self.qualifiers:
+                raise FcError(404, "AliasNotFound",
+                              "alias '%s' of function '%s' does not exist" % (qualifier, function))
+            kind = headers.get("x-fc-invocation-type", "Sync")
+            if kind not in ("Sync", "Async"):
+                raise FcError(400, "InvalidArgument", "x-fc-invocation-type must be Sync or Async, not %r" % kind)
+            limit = ASYNC_PAYLOAD_LIMIT if kind == "Async" else SYNC_PAYLOAD_LIMIT
+            if len(body) > limit:
+                raise FcError(400, "EntityTooLarge", "payload size exceeds maximum allowed size (%d bytes)" % limit)
+            fault = self._take_fault()
+            if fault is not None and not (fault.kind == "drop" and fault.accepted):
+                if fault.kind == "drop":
+                    raise _Drop()
+                if fault.kind == "html":
+                    record.status, record.error_code = 502, "BadGateway"
+                    return 502, [("Content-Type", "text/html")], b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+                raise FcError(fault.status, fault.code, "Injected fault: %s" % fault.code)
+            invocation = Invocation("", function, qualifier, kind, body, request_id, self._throttle(), record.ak or "")
+            with self._lock:
+                self.invocations.append(invocation)
+            if self.on_invoke is not None:
+                self.on_invoke(invocation)
+            if fault is not None:  # accepted, then the answer is lost
+                raise _Drop()
+            if kind == "Async":
+                record.status = 202
+                return 202, [], b""
+            handler = self.functions3[function]
+            invocation.done = True
+            out = handler(body, None) if handler else b""
+            record.status = 200
+            return 200, [("Content-Type", "application/octet-stream")], (
+                out if isinstance(out, bytes) else str(out).encode("utf-8"))
+        except FcError as exc:
+            record.status, record.error_code = exc.status, exc.code
+            answer = {"Code": exc.code, "Message": exc.message, "RequestId": request_id}
+            return exc.status, [("Content-Type", "application/json")], json.dumps(answer).encode("utf-8")
 
 
 class _Handler(LoopbackHandler):

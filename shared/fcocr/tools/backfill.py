@@ -6,7 +6,8 @@
     settled     ResultWriter.settled(key, etag)                         -> skipped: a final result exists
     dispatch    local     pipeline.process(Upload) on --workers threads; calls to a recognizer wait for
                           a token of its vendor quota's TokenBucket (Capability.qps)
-                --remote  the deployed ocr_upload, invoked asynchronously through aliyun-fc2 with
+                --remote  the deployed ocr_upload, invoked asynchronously through the official SDK
+                          (FC 3.0: alibabacloud-fc20230330, fcocr.fc3_invoker; --fc-version 2: aliyun-fc2) with
                           synthetic OSS events, --batch records an invocation, --qps invocations a second;
                           throttling and 5xx are retried with backoff, each attempt taking a token
     checkpoint  the last listed key before which everything is done, and the keys that failed: a re-run
@@ -49,8 +50,11 @@ from ..results import ResultWriter, is_result_object, utc_now
 from ..retry import RetryPolicy, VendorFault, classify
 from ..runtime import Credentials, Runtime, credentials_from
 from ..storage import ObjectInfo, Storage, open_storage
+from .deploy import FC2_SERVICE, fc3_name
 
-DEFAULT_SERVICE, DEFAULT_FUNCTION = "fcocr", "ocr_upload"  # template.yml's names
+DEFAULT_SERVICE, DEFAULT_FUNCTION = FC2_SERVICE, "ocr_upload"  # FC 2.0: deploy/fc2/template.yml's names
+DEFAULT_FC_VERSION = 3
+DEFAULT_FUNCTION_FC3 = fc3_name(DEFAULT_FUNCTION)  # FC 3.0: template.yml's
 DEFAULT_QPS, DEFAULT_BATCH = 10.0, 10
 MAX_BATCH = 100
 # Quotas are paced at 98 %: a request that arrives a little late and the next one a little early must not put
@@ -665,7 +669,10 @@ def add_arguments(p: Any) -> None:
     p.add_argument("target", metavar="oss://bucket/prefix",
                    help="the objects to backfill (no prefix: the whole bucket)")
     p.add_argument("--remote", action="store_true",
-                   help="invoke the deployed function asynchronously (aliyun-fc2) instead of recognizing here")
+                   help="invoke the deployed function asynchronously instead of recognizing here")
+    p.add_argument("--fc-version", type=int, choices=(2, 3), default=DEFAULT_FC_VERSION,
+                   help="--remote: the function's Function Compute version (default 3: alibabacloud-fc20230330; "
+                        "2: aliyun-fc2)")
     p.add_argument("--region", help="the bucket's region, which is the function's, e.g. cn-shanghai (needed for OSS)")
     p.add_argument("--workers", type=int, default=4, help="objects checked or processed at once (default 4)")
     p.add_argument("--qps", type=float,
@@ -675,8 +682,10 @@ def add_arguments(p: Any) -> None:
                    help=f"--remote: OSS records per invocation (default {DEFAULT_BATCH}, at most {MAX_BATCH})")
     p.add_argument("--account-id",
                    help="--remote: your account ID, for the FC endpoint (default: ALIBABA_CLOUD_ACCOUNT_ID)")
-    p.add_argument("--service", default=DEFAULT_SERVICE, help=f"--remote: FC service (default {DEFAULT_SERVICE})")
-    p.add_argument("--function", default=DEFAULT_FUNCTION, help=f"--remote: FC function (default {DEFAULT_FUNCTION})")
+    p.add_argument("--service", default=DEFAULT_SERVICE,
+                   help=f"--remote --fc-version 2: FC service (default {DEFAULT_SERVICE})")
+    p.add_argument("--function",
+                   help=f"--remote: FC function (default {DEFAULT_FUNCTION_FC3}; FC 2.0: {DEFAULT_FUNCTION})")
     p.add_argument("--qualifier", help="--remote: version or alias to invoke (default: LATEST)")
     p.add_argument("--checkpoint",
                    help=f"checkpoint file (default: one per bucket and prefix under ./{CHECKPOINT_DIR}/)")
@@ -697,17 +706,23 @@ def command(args: Any, out: Any = None) -> int:
     settings = application.settings
     credentials = None if settings.local_root else credentials_from(None)
     invoker, endpoint = None, ""
+    fc3 = getattr(args, "fc_version", DEFAULT_FC_VERSION) == 3
+    function = args.function or (DEFAULT_FUNCTION_FC3 if fc3 else DEFAULT_FUNCTION)
     if args.remote:
         endpoint = fc_endpoint(args.region, args.account_id)
-        if not args.dry_run:
-            invoker = FcInvoker(endpoint, credentials, args.service, args.function, args.qualifier)
+        if not args.dry_run and fc3:
+            from .fc3_invoker import Fc3Invoker
+
+            invoker = Fc3Invoker(endpoint, credentials, function, args.qualifier)
+        elif not args.dry_run:
+            invoker = FcInvoker(endpoint, credentials, args.service, function, args.qualifier)
     progress = Progress(None)
     runner = Backfill(target, application, remote=args.remote, region=args.region or "", workers=args.workers,
                       qps=args.qps, batch=args.batch, invoker=invoker,
                       checkpoint=Path(args.checkpoint) if args.checkpoint else None, restart=args.restart,
                       dry_run=args.dry_run, credentials=credentials, progress=progress)
     if args.remote:
-        name = invoker.name if invoker else f"{args.service}/{args.function}"
+        name = invoker.name if invoker else (function if fc3 else f"{args.service}/{function}")
         how = (f"{name} at {endpoint}, asynchronously: {args.batch} records an invocation, "
                f"{runner.qps:g} invocations a second")
     else:

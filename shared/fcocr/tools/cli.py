@@ -13,6 +13,7 @@
                                      the documents already in a bucket: recognized here, or by invoking the deployed function
     fcocr check                      validate the environment and routes, as a cold start would
     fcocr package [--routes SPEC]    build build/<function>.zip (fcocr + runtime dependencies) for Function Compute
+    fcocr deploy-files [--check]     write template.yml, s.yaml and deploy/ from fcocr.deploy (the one declaration)
 """
 
 from __future__ import annotations
@@ -264,6 +265,12 @@ def cmd_package(args: argparse.Namespace) -> int:
     return run_cli(args)
 
 
+def cmd_deploy_files(args: argparse.Namespace) -> int:
+    from .deploy_files import run_cli
+
+    return run_cli(args)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     application = App.from_env()
     print(f"settings ok; {len(application.router.routes)} routes from {application.router.source}:")
@@ -320,12 +327,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--with", dest="providers", action="append", default=[], choices=tuple(FAMILY_MODULES),
                    help="also package this recognizer family (for uploads that pick it by metadata); repeatable")
     p.add_argument("--plan", action="store_true", help="print the families and requirements; build nothing")
-    p.add_argument("--verify", metavar="PYTHON", help="a CPython 3.10 to import every handler and SDK from each zip with")
-    p.add_argument("--code-bucket", help="also write OUT/template.yml with CodeUri oss://BUCKET/PREFIX... (for ROS)")
+    from .deploy import DEFAULT_RUNTIME, FC3_RUNTIMES
+
+    p.add_argument("--runtime", choices=FC3_RUNTIMES, default=DEFAULT_RUNTIME,
+                   help="FC's Python runtime to build for: what it ships stays out of the zips (default %(default)s)")
+    p.add_argument("--verify", metavar="PYTHON", help="a CPython of the runtime's version to import every handler and "
+                                                      "SDK from each zip with, and call each handler as FC would")
+    p.add_argument("--code-bucket", help="also write OUT/template.yml with code on oss://BUCKET/PREFIX... (for ROS)")
     p.add_argument("--code-prefix", default="fcocr-code/", help="object prefix of the zips (default fcocr-code/)")
     p.add_argument("--budget-mb", type=float, default=BUDGET_MB, help="size budget per zip (default %(default)s MB)")
     p.add_argument("--strict", action="store_true", help="exit 1 if a zip is over the budget")
     p.set_defaults(func=cmd_package)
+
+    from .deploy_files import add_arguments as add_deploy_files_arguments
+
+    p = sub.add_parser("deploy-files", help="write template.yml, s.yaml and deploy/ from the functions' declaration")
+    add_deploy_files_arguments(p)
+    p.set_defaults(func=cmd_deploy_files)
 
     p = sub.add_parser("check", help="validate settings and routes as a cold start would")
     p.set_defaults(func=cmd_check)

@@ -5,7 +5,8 @@ Layout: one dependency tree, one zip per function::
     build/site/               fcocr and its runtime dependencies, installed for FC by pip --target
     build/fc-runtime/         an emulated FC python3.10 runtime: its built-in modules (kept between builds)
     build/<function>.zip      build/site + functions/<function>/index.py at the root: template.yml's CodeUri
-    build/template.yml        (--code-bucket) template.yml with CodeUri oss://bucket/prefix<function>-<hash>.zip
+    build/template.yml        (--code-bucket) template.yml (FC 3.0) with code oss://bucket/prefix<function>-<hash>.zip
+    build/fc2/template.yml    (--code-bucket, python3.10) deploy/fc2/template.yml with CodeUri on OSS
 
 The three functions run the same library, so they get the same tree; a zip differs only by its
 ``index.py``. What goes in:
@@ -38,6 +39,7 @@ on sys.path, as FC orders them, and decodes every accepted format.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import email.parser
 import fnmatch
@@ -80,6 +82,7 @@ CORE_REQUIREMENT_GROUPS = {
     "oss2": "base",  # storage: every function reads and writes OSS
     "pypdfium2": "base",  # PDF page counts and rendering: needed by every family
     "aliyun-fc2": "cli",  # fcocr backfill --remote invokes the function from your machine: never needed on FC
+    "alibabacloud-fc20230330": "cli",  # the same for FC 3.0
 }
 
 
@@ -296,6 +299,36 @@ FC_IMPLICIT_IMPORTS: dict[str, tuple[str, ...]] = {
 }
 
 
+# python3.10's tables; `use_runtime` swaps in another runtime's (fcocr.fc_runtimes) for one build.
+PYTHON310_BUILTINS = dict(FC_BUILTINS)
+PYTHON310_DEPENDENCY_RANGES = dict(FC_DEPENDENCY_RANGES)
+PYTHON310_IMPLICIT_IMPORTS = dict(FC_IMPLICIT_IMPORTS)
+FC_RUNTIME = "python3.10"  # the runtime the tables above describe right now
+
+
+@contextlib.contextmanager
+def use_runtime(name: str):
+    """Build for FC's ``name`` runtime (python3.10, python3.12) inside the block: its Python, platform and modules."""
+    from .fc_runtimes import runtime
+
+    target = runtime(name)
+    names = ("FC_RUNTIME", "FC_PYTHON", "FC_PLATFORMS")
+    tables = (FC_MARKER_ENVIRONMENT, FC_BUILTINS, FC_DEPENDENCY_RANGES, FC_IMPLICIT_IMPORTS)
+    saved = ({n: globals()[n] for n in names}, [dict(table) for table in tables])
+    try:
+        globals().update(FC_RUNTIME=target.name, FC_PYTHON=target.python, FC_PLATFORMS=target.platforms)
+        for table, value in zip(tables, (target.marker_environment, target.builtins, target.dependency_ranges,
+                                         target.implicit_imports), strict=False):
+            table.clear()
+            table.update(value)  # in place: read_distributions and missing_for_target default to these dicts
+        yield target
+    finally:
+        globals().update(saved[0])
+        for table, value in zip(tables, saved[1], strict=False):
+            table.clear()
+            table.update(value)
+
+
 def _packaging():
     try:
         from packaging import requirements, specifiers, version
@@ -465,7 +498,7 @@ def split_for_fc(root: str, requirements: Sequence[str], site: dict[str, Dist], 
             version = documented.get(name)
             if not version:
                 version = ">={},<{} (FC_DEPENDENCY_RANGES)".format(*FC_DEPENDENCY_RANGES[name][:2])
-            left_out[name] = f"FC python3.10 has {version}, which meets " + ", ".join(covered[name])
+            left_out[name] = f"FC {FC_RUNTIME} has {version}, which meets " + ", ".join(covered[name])
         else:
             needers = sorted(d.name for d in site.values() if any(canonical(r.name) == name for r in d.requires))
             left_out[name] = (f"needed only by {', '.join(needers)}, left to FC (which has its dependencies)"
@@ -636,17 +669,6 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def packaged_template(template_text: str, uris: dict[str, str]) -> str:
-    """template.yml with each function's ``CodeUri: ./build/<name>.zip`` replaced by its OSS URI."""
-    out = template_text
-    for name, uri in uris.items():
-        old = f"CodeUri: ./build/{name}.zip"
-        if out.count(old) != 1:
-            raise PackageError(f"template.yml must hold exactly one '{old}'")
-        out = out.replace(old, f"CodeUri: '{uri}'")
-    return out
-
-
 # ------------------------------------------------------------------------------------------ build
 @dataclasses.dataclass
 class Plan:
@@ -795,11 +817,11 @@ def build(out: Path, *, routes: str | None = None, extra_providers: Iterable[str
     site = out / "site"
     if site.exists():
         shutil.rmtree(site)
-    log(f"installing for FC (CPython {FC_PYTHON}, manylinux x86_64 up to glibc 2.28) into {site}")
+    log(f"installing for FC {FC_RUNTIME} (CPython {FC_PYTHON}, {FC_PLATFORMS[0]} and older) into {site}")
     install_for_fc(wheel, the_plan.requirements, site, work, out / ".pip-cache")  # the cache outlives a build
-    runtime = out / "fc-runtime"
+    runtime = out / ("fc-runtime" if FC_RUNTIME == "python3.10" else f"fc-runtime-{FC_RUNTIME}")
     if install_fc_runtime(runtime, work / "fc-runtime", out / ".pip-cache"):
-        log(f"emulated FC's python3.10 runtime in {runtime}: its documented modules at their versions, and theirs")
+        log(f"emulated FC's {FC_RUNTIME} runtime in {runtime}: its documented modules at their versions, and theirs")
     dists = read_distributions(site)
     split = split_for_fc("fcocr", the_plan.requirements, dists, read_distributions(runtime))
     left_out = remove_distributions(site, split.left_out, dists)
@@ -903,6 +925,69 @@ def verify_imports(zip_path: Path, python: str, modules: Sequence[str], runtime:
         return proc.stdout.strip()
 
 
+# Run by --verify for each zip: the function's handler called the way FC calls it, with FC's context emulated.
+# python3.10's context carries the role's STS credentials; python3.12's has no `credentials` (FC puts them in
+# ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET and ALIBABA_CLOUD_SECURITY_TOKEN). On a local bucket, ocr_upload gets a file
+# that is no image (a permanent failure, written without calling a vendor), scan_callback a GET (405),
+# scan_reconcile a tick with no bucket.
+_HANDLER_CHECK = """
+import json, os, sys, tempfile, types
+zip_dir, runtime_dir, name, with_credentials = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
+sys.path.insert(0, zip_dir)
+runtime_dir and sys.path.append(runtime_dir)
+import index
+from fcocr.runtime import Runtime
+function = types.SimpleNamespace(name=name, timeout=60, memory_size=512, handler="index.handler")
+context = types.SimpleNamespace(request_id="verify-" + name, region="cn-shanghai", function=function)
+sts = ("STS.verify-ak", "verify-secret", "verify-token")
+if with_credentials:
+    context.credentials = types.SimpleNamespace(access_key_id=sts[0], access_key_secret=sts[1], security_token=sts[2])
+else:
+    os.environ.update(ALIBABA_CLOUD_ACCESS_KEY_ID=sts[0], ALIBABA_CLOUD_ACCESS_KEY_SECRET=sts[1],
+                      ALIBABA_CLOUD_SECURITY_TOKEN=sts[2])
+creds = Runtime.from_context(context).credentials
+assert creds and (creds.access_key_id, creds.access_key_secret, creds.security_token) == sts, creds
+root = tempfile.mkdtemp()
+os.environ["FCOCR_LOCAL_ROOT"] = root
+os.makedirs(os.path.join(root, "bucket"))
+with open(os.path.join(root, "bucket", "x.png"), "wb") as f:
+    f.write(b"not an image")
+if name == "ocr_upload":
+    from fcocr.events import oss_event
+    out = json.loads(index.handler(json.dumps({"events": [oss_event("bucket", "x.png", size=12)]}).encode(), context))
+    assert out["records"][0]["status"] == "failed", out
+    said = "ocr_upload wrote a failed result for a non-image"
+elif name == "scan_callback":
+    event = {"version": "v1", "rawPath": "/", "headers": {}, "body": "", "isBase64Encoded": False,
+             "requestContext": {"http": {"method": "GET", "path": "/"}}}
+    answer = index.handler_fc3(json.dumps(event).encode(), context)
+    assert answer["statusCode"] == 405 and set(answer) == {"statusCode", "headers", "body", "isBase64Encoded"}
+    said = "scan_callback answered an FC 3.0 HTTP GET with 405"
+else:
+    json.loads(index.handler(b"{}", context))
+    said = "scan_reconcile ran a tick"
+print(("context.credentials" if with_credentials else "credentials from the environment") + "; " + said)
+"""
+
+
+def verify_handler(zip_path: Path, python: str, function: str, runtime: Path | None, context_credentials: bool,
+                   routes: str | None = None) -> str:
+    """Call ``function``'s handler from the unpacked zip under ``python`` with FC's context emulated."""
+    with tempfile.TemporaryDirectory() as tmp:
+        with zipfile.ZipFile(zip_path) as z:
+            z.extractall(tmp)
+        env = {"PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1", "FCOCR_LOG_LEVEL": "ERROR"}
+        if routes:
+            env["FCOCR_ROUTES"] = routes
+        argv = [str(Path(tmp).resolve()), str(runtime.resolve()) if runtime else "", function,
+                "1" if context_credentials else "0"]
+        proc = subprocess.run([python, "-I", "-S", "-c", _HANDLER_CHECK, *argv],
+                              capture_output=True, text=True, check=False, cwd=tmp, env=env)
+        if proc.returncode != 0:
+            raise PackageError(f"{zip_path.name}: the handler failed under {python}:\n{proc.stderr.strip()[-2000:]}")
+        return proc.stdout.strip()
+
+
 # What --verify imports from every built zip: the handler and the core; each family adds its own
 # (``Family.packaging.verify``: its modules and the SDK modules they import lazily on FC).
 CORE_MODULES = ["index", "fcocr.pipeline", "fcocr.reconcile", "fcocr.imaging", "fcocr.prepare",
@@ -922,7 +1007,7 @@ def report(built: Built, budget_mb: float = BUDGET_MB, out=None) -> list[str]:
     over = []
     if built.split is not None:
         total = sum(built.left_out.values())
-        print(f"left to FC's python3.10 runtime ({total / 1e6:.1f} MB uncompressed; FC_BUILTINS):", file=out)
+        print(f"left to FC's {FC_RUNTIME} runtime ({total / 1e6:.1f} MB uncompressed; FC_BUILTINS):", file=out)
         for name, why in built.split.left_out.items():
             size = built.left_out.get(name, 0)
             print(f"  {size / 1e6:7.2f} MB  {name}: {why}", file=out)
@@ -989,34 +1074,62 @@ def run_cli(args, out=None) -> int:
     out = out or sys.stdout
     routes = args.routes or Settings.from_env().routes
     try:
-        if args.plan:
-            the_plan = plan(routes, args.providers, requirements=pyproject_requirements(repository_root()))
-            print("recognizer families:", ", ".join(sorted(the_plan.providers)) or "none", file=out)
-            print("requirements:", " ".join(the_plan.requirements), file=out)
-            provided = the_plan.fc_provided()
-            if provided:
-                print("left to FC's python3.10 runtime (with what only they need): " + ", ".join(
-                    f"{line} ({how})" for line, how in provided.items()), file=out)
-            if the_plan.needs_engine:
-                print("the routes name local.*: the offline engine goes in, far over the "
-                      f"{args.budget_mb:g} MB budget (a bigger package or an FC layer)", file=out)
-            return 0
-        built = build(Path(args.out), routes=routes, extra_providers=args.providers,
-                      log=lambda *a: print(*a, file=out, flush=True))
-        over = report(built, args.budget_mb, out)
-        if args.verify:
-            modules = modules_to_verify(built.plan.providers)
-            for name, path in built.zips.items():
-                print(f"verify {name}: {verify_imports(path, args.verify, modules, built.runtime)}", file=out)
-        if args.code_bucket:
-            repo = repository_root()
-            uris = oss_uris(built.zips, args.code_bucket, args.code_prefix)
-            target = Path(args.out) / "template.yml"
-            target.write_text(packaged_template((repo / "template.yml").read_text("utf-8"), uris), "utf-8")
-            print(f"\nwrote {target} (CodeUri on OSS); upload the zips first:", file=out)
-            for name, uri in uris.items():
-                print(f"  aliyun oss cp {built.zips[name]} {uri}", file=out)
-        return 1 if over and args.strict else 0
+        with use_runtime(getattr(args, "runtime", None) or FC_RUNTIME) as target:
+            if args.plan:
+                return _plan_cli(args, routes, out)
+            return _build_cli(args, routes, target, out)
     except PackageError as exc:
         print(f"fcocr package: {exc}", file=sys.stderr)
         return 2
+
+
+def _plan_cli(args, routes, out) -> int:
+    the_plan = plan(routes, args.providers, requirements=pyproject_requirements(repository_root()))
+    print("recognizer families:", ", ".join(sorted(the_plan.providers)) or "none", file=out)
+    print("requirements:", " ".join(the_plan.requirements), file=out)
+    provided = the_plan.fc_provided()
+    if provided:
+        print(f"left to FC's {FC_RUNTIME} runtime (with what only they need): " + ", ".join(
+            f"{line} ({how})" for line, how in provided.items()), file=out)
+    if the_plan.needs_engine:
+        print("the routes name local.*: the offline engine goes in, far over the "
+              f"{args.budget_mb:g} MB budget (a bigger package or an FC layer)", file=out)
+    return 0
+
+
+def _build_cli(args, routes, target, out) -> int:
+    built = build(Path(args.out), routes=routes, extra_providers=args.providers,
+                  log=lambda *a: print(*a, file=out, flush=True))
+    over = report(built, args.budget_mb, out)
+    if args.verify:
+        modules = modules_to_verify(built.plan.providers)
+        for name, path in built.zips.items():
+            print(f"verify {name}: {verify_imports(path, args.verify, modules, built.runtime)}", file=out)
+            handler = verify_handler(path, args.verify, name, built.runtime, target.context_credentials, routes)
+            print(f"  {target.name} handler: {handler}", file=out)
+    if args.code_bucket:
+        uris = oss_uris(built.zips, args.code_bucket, args.code_prefix)
+        write_packaged_templates(Path(args.out), uris, args.code_bucket, target.name, out)
+        for name, uri in uris.items():
+            print(f"  aliyun oss cp {built.zips[name]} {uri}", file=out)
+    return 1 if over and args.strict else 0
+
+
+def write_packaged_templates(out_dir: Path, uris: dict[str, str], bucket: str, runtime_name: str,
+                             out=None) -> list[Path]:
+    """The deploy files' templates pointed at this build's zips on OSS: OUT/template.yml (FC 3.0, Runtime
+    defaulting to the one built for) and, for a python3.10 build, OUT/fc2/template.yml (FC 2.0's runtime)."""
+    from . import deploy, deploy_files
+
+    objects = {name: uri.split(f"oss://{bucket}/", 1)[1] for name, uri in uris.items()}
+    fc3 = deploy_files.fc3_template(code_objects=objects, code_bucket=bucket)
+    fc3["Parameters"]["Runtime"]["Default"] = runtime_name
+    written = [out_dir / "template.yml"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written[0].write_text(deploy_files.dump(fc3), "utf-8")
+    if runtime_name == deploy.FC2_RUNTIME:
+        written.append(out_dir / "fc2" / "template.yml")
+        written[1].parent.mkdir(parents=True, exist_ok=True)
+        written[1].write_text(deploy_files.dump(deploy_files.fc2_template(code_uris=uris)), "utf-8")
+    print(f"\nwrote {' and '.join(map(str, written))} (code on OSS); upload the zips first:", file=out or sys.stdout)
+    return written
