@@ -25,6 +25,9 @@ ENVIRONMENT: dict[str, str] = {
     "FCOCR_MAX_PIXELS": "Largest decoded image accepted, in pixels per page (default 50000000).",
     "FCOCR_MAX_PAGES": "Most PDF/TIFF pages recognized per document (default 20).",
     "FCOCR_PDF_DPI": "Resolution PDF pages are rendered at for the offline engine (default 150).",
+    "FCOCR_PAGE_MEMORY_MB": "Memory one page may take to decode (images, estimated from the header) or to render "
+                            "(PDFs, in a child process capped at this much), in MiB (default 512); a page over it "
+                            "fails as InputTooComplex.",
     "FCOCR_OCR_THREADS": "Intra-op threads of the offline engine per process (default 0 = all cores).",
     "FCOCR_LOG_LEVEL": "Log level of fcocr's JSON log lines (default INFO).",
     "FCOCR_OSS_PUBLIC_ENDPOINT": "OSS endpoint put in presigned URLs that vendors download (default https://oss-<region>.aliyuncs.com, "
@@ -133,6 +136,7 @@ class Settings:
     max_pixels: int = 50_000_000
     max_pages: int = 20
     pdf_dpi: int = 150
+    page_memory_mb: int = 512
     ocr_threads: int = 0
     log_level: str = "INFO"
     oss_public_endpoint: str | None = None
@@ -180,6 +184,7 @@ class Settings:
             max_pixels=_int(env, "FCOCR_MAX_PIXELS", cls.max_pixels, 1),
             max_pages=_int(env, "FCOCR_MAX_PAGES", cls.max_pages, 1),
             pdf_dpi=_int(env, "FCOCR_PDF_DPI", cls.pdf_dpi, 36),
+            page_memory_mb=_int(env, "FCOCR_PAGE_MEMORY_MB", cls.page_memory_mb, 64),
             ocr_threads=_int(env, "FCOCR_OCR_THREADS", cls.ocr_threads, 0),
             log_level=level,
             oss_public_endpoint=_url(env, "FCOCR_OSS_PUBLIC_ENDPOINT") or endpoint,
