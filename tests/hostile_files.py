@@ -118,3 +118,17 @@ def iso_bmff(brand: bytes, compatible: tuple[bytes, ...] = ()) -> bytes:
     """The start of an ISO-BMFF file (MP4, MOV, HEIC, AVIF): an ftyp box with its major and compatible brands."""
     body = brand + b"\x00\x00\x00\x00" + b"".join(compatible)
     return struct.pack(">I", 8 + len(body)) + b"ftyp" + body + b"\x00\x00\x00\x08free"
+
+
+def tiff_with_broken_second_page(pages: int = 3) -> bytes:
+    """A multi-page TIFF whose second page lost its width tag (Pillow: TypeError "Missing dimensions" on seek)."""
+    data = bytearray(image((64, 48), "TIFF", frames=pages))
+    assert data[:4] == b"II*\x00"
+    first = struct.unpack_from("<I", data, 4)[0]
+    entries = struct.unpack_from("<H", data, first)[0]
+    second = struct.unpack_from("<I", data, first + 2 + 12 * entries)[0]
+    for n in range(struct.unpack_from("<H", data, second)[0]):
+        entry = second + 2 + 12 * n
+        if struct.unpack_from("<H", data, entry)[0] == 256:  # ImageWidth -> a private tag nobody reads
+            struct.pack_into("<H", data, entry, 65000)
+    return bytes(data)

@@ -184,7 +184,7 @@ class Settings:
             max_pixels=_int(env, "FCOCR_MAX_PIXELS", cls.max_pixels, 1),
             max_pages=_int(env, "FCOCR_MAX_PAGES", cls.max_pages, 1),
             pdf_dpi=_int(env, "FCOCR_PDF_DPI", cls.pdf_dpi, 36),
-            page_memory_mb=_int(env, "FCOCR_PAGE_MEMORY_MB", cls.page_memory_mb, 64),
+            page_memory_mb=_int(env, "FCOCR_PAGE_MEMORY_MB", cls.page_memory_mb, 16),
             ocr_threads=_int(env, "FCOCR_OCR_THREADS", cls.ocr_threads, 0),
             log_level=level,
             oss_public_endpoint=_url(env, "FCOCR_OSS_PUBLIC_ENDPOINT") or endpoint,

@@ -183,17 +183,27 @@ def _open(data: bytes):
                          code="CorruptImage") from None
 
 
-# Peak bytes per pixel while one frame is decoded and turned into RGB (``_to_rgb``), by the decoded mode:
-# the decoded frame, plus the copies the conversion holds at once (measured: bench/memory.py).
-_BYTES_PER_PIXEL = {"1": 4, "L": 4, "P": 8, "RGB": 6, "LA": 9, "PA": 9, "RGBA": 10, "RGBX": 7, "CMYK": 7,
-                    "YCbCr": 6, "LAB": 6, "HSV": 6, "I;16": 10, "I;16L": 10, "I;16B": 10, "I;16N": 10, "I": 12,
-                    "F": 12}
-_UNKNOWN_MODE_BYTES_PER_PIXEL = 12
+# What one frame costs to decode and turn into RGB (``_to_rgb``), in bytes per pixel. Pillow stores 1, L and P in
+# one byte a pixel, the 16-bit modes in two, every other mode (RGB included) in four.
+_STORED_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+# The copies _to_rgb holds beside the decoded frame at its peak: an RGB copy (4); RGBA through the white
+# background (4); LA/PA/transparent P via RGBA (4 + 4); 16-bit and 32-bit via two F images and L (4 + 4 + 1).
+_CONVERSION_BYTES = {"RGB": 0, "RGBA": 4, "LA": 8, "PA": 8, "I;16": 9, "I;16L": 9, "I;16B": 9, "I;16N": 9, "I": 9,
+                     "F": 9}
+_PROGRESSIVE_JPEG_BYTES = 6  # libjpeg keeps every DCT coefficient (2 bytes × 3 components) while decoding
 
 
-def decode_cost(mode: str, pixels: int) -> int:
-    """The most memory, in bytes, decoding one ``mode`` frame of ``pixels`` pixels into RGB takes."""
-    return pixels * _BYTES_PER_PIXEL.get(mode, _UNKNOWN_MODE_BYTES_PER_PIXEL)
+def decode_cost(mode: str, pixels: int, *, transparent: bool = False, turned: bool = False,
+                progressive: bool = False) -> int:
+    """The most memory, in bytes, decoding one ``mode`` frame of ``pixels`` pixels into RGB takes.
+
+    The decoder's scratch and the conversion's copies are never alive together, so the peak is the larger.
+    """
+    stored = _STORED_BYTES.get(mode, 4)
+    conversion = 8 if transparent and mode == "P" else _CONVERSION_BYTES.get(mode, 4)
+    decoding = stored + (_PROGRESSIVE_JPEG_BYTES if progressive else 0)
+    converting = stored * (2 if turned else 1) + conversion  # an EXIF-turned copy of the frame, then its RGB
+    return pixels * max(decoding, converting)
 
 
 def _check_frame(img, where: str, max_pixels: int, page_memory: int) -> None:
@@ -208,20 +218,29 @@ def _check_frame(img, where: str, max_pixels: int, page_memory: int) -> None:
         raise InputError(
             f"{where} claims {width}×{height} = {pixels} pixels, over the {max_pixels}-pixel limit "
             "(a decompression bomb, or simply too large: FCOCR_MAX_PIXELS)", code="ImageTooLarge")
-    cost = decode_cost(img.mode, pixels)
-    if _exif_orientation(img) not in (None, 1):
-        cost += pixels * 3  # the turned copy
+    cost = decode_cost(img.mode, pixels, transparent="transparency" in img.info, turned=_turned(img),
+                       progressive=bool(img.info.get("progressive") or img.info.get("progression")))
     if cost > page_memory:
         raise InputError(
             f"{where} ({width}×{height}, {img.mode}) needs about {cost // MiB} MiB to decode, over the "
             f"{page_memory // MiB} MiB a page may use (FCOCR_PAGE_MEMORY_MB)", code="InputTooComplex")
 
 
-def _exif_orientation(img) -> int | None:
+def _turned(img) -> bool:
+    """Whether EXIF turns the image, read without decoding it (a PNG's getexif() would decode it whole)."""
+    from PIL import Image
+
     try:
-        return img.getexif().get(0x0112)
-    except Exception:  # a damaged EXIF block: exif_transpose will ignore it too
-        return None
+        if img.format == "PNG":
+            exif = Image.Exif()
+            raw = img.info.get("exif")  # an eXIf chunk before the image data; one after it is found only on load
+            if raw:
+                exif.load(raw)
+        else:
+            exif = img.getexif()
+        return exif.get(0x0112) not in (None, 1)
+    except Exception:  # a damaged EXIF block: exif_transpose ignores it too
+        return False
 
 
 MAX_COUNTED_FRAMES = 1000  # a TIFF's pages are counted up to this many (each costs a seek through the file)

@@ -190,6 +190,9 @@ def _render(pdf: Any, request: dict[str, Any]) -> tuple[dict[str, Any], Any]:
         area = width_pt * height_pt * scale * scale
         if area > request["maxPixels"]:
             scale *= math.sqrt(request["maxPixels"] / area)
+            # PDFium rounds each side up: step down until the rounded bitmap is inside the limit too.
+            while math.ceil(width_pt * scale) * math.ceil(height_pt * scale) > request["maxPixels"]:
+                scale *= 0.999
         bitmap = page.render(scale=scale, rev_byteorder=True)
         if bitmap.mode != "RGB" or bitmap.width <= 0 or bitmap.height <= 0:
             return {"error": "CorruptDocument", "message": f"PDF page {index + 1} cannot be rendered"}, None
