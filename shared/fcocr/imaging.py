@@ -276,10 +276,11 @@ def _count_frames(img) -> int:
 
 
 def _to_rgb(img):
-    """An RGB image: EXIF rotation applied, transparency flattened onto white, 16-bit scaled."""
+    """An RGB image: EXIF rotation applied (to ``img`` itself), transparency flattened onto white, 16-bit scaled."""
     from PIL import Image, ImageOps
 
-    img = ImageOps.exif_transpose(img) or img
+    # In place: otherwise Pillow returns a copy of every image, turned or not.
+    ImageOps.exif_transpose(img, in_place=True)
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         # Stretch the used range onto 0-255 with Pillow alone (cloud packages carry no numpy).
         wide = img.convert("F")
