@@ -191,3 +191,11 @@ def test_every_refusal_here_is_permanent():
         with pytest.raises(PermanentError) as info:
             list(inspect(make()).pages())
         assert info.value.retryable is False
+
+
+def test_each_page_of_a_multi_page_tiff_is_its_own_image():
+    frames = [Image.new("RGB", (32, 32), colour) for colour in ("red", "lime", "blue")]
+    out = io.BytesIO()
+    frames[0].save(out, "TIFF", save_all=True, append_images=frames[1:])
+    pages = list(inspect(out.getvalue()).pages())
+    assert [p.image.getpixel((5, 5)) for p in pages] == [(255, 0, 0), (0, 255, 0), (0, 0, 255)]

@@ -194,19 +194,22 @@ _PROGRESSIVE_JPEG_BYTES = 6  # libjpeg keeps every DCT coefficient (2 bytes × 3
 
 
 def decode_cost(mode: str, pixels: int, *, transparent: bool = False, turned: bool = False,
-                progressive: bool = False) -> int:
+                progressive: bool = False, copied: bool = False) -> int:
     """The most memory, in bytes, decoding one ``mode`` frame of ``pixels`` pixels into RGB takes.
 
     The decoder's scratch and the conversion's copies are never alive together, so the peak is the larger.
+    ``copied``: the RGB page must be a copy even when the frame is RGB already (a TIFF with more pages).
     """
     stored = _STORED_BYTES.get(mode, 4)
     conversion = 8 if transparent and mode == "P" else _CONVERSION_BYTES.get(mode, 4)
+    if copied:
+        conversion = max(conversion, 4)
     decoding = stored + (_PROGRESSIVE_JPEG_BYTES if progressive else 0)
     converting = stored * (2 if turned else 1) + conversion  # an EXIF-turned copy of the frame, then its RGB
     return pixels * max(decoding, converting)
 
 
-def _check_frame(img, where: str, max_pixels: int, page_memory: int) -> None:
+def _check_frame(img, where: str, max_pixels: int, page_memory: int, *, copied: bool = False) -> None:
     """Refuse a frame, before it is decoded, whose pixels or decoding memory are over fcocr's limits."""
     width, height = img.size
     # A TIFF decodes into its stored size (before its orientation tag turns it): check both.
@@ -219,7 +222,7 @@ def _check_frame(img, where: str, max_pixels: int, page_memory: int) -> None:
             f"{where} claims {width}×{height} = {pixels} pixels, over the {max_pixels}-pixel limit "
             "(a decompression bomb, or simply too large: FCOCR_MAX_PIXELS)", code="ImageTooLarge")
     cost = decode_cost(img.mode, pixels, transparent="transparency" in img.info, turned=_turned(img),
-                       progressive=bool(img.info.get("progressive") or img.info.get("progression")))
+                       progressive=bool(img.info.get("progressive") or img.info.get("progression")), copied=copied)
     if cost > page_memory:
         raise InputError(
             f"{where} ({width}×{height}, {img.mode}) needs about {cost // MiB} MiB to decode, over the "
@@ -304,9 +307,11 @@ def _image_pages(doc: Document) -> Iterator[Page]:
         try:
             if index:
                 img.seek(index)
-            _check_frame(img, where, doc.max_pixels, doc.page_memory)
+            _check_frame(img, where, doc.max_pixels, doc.page_memory, copied=doc.pages_to_read > 1)
             img.load()
             page = _to_rgb(img)
+            if page is img and doc.pages_to_read > 1:
+                page = img.copy()  # the next seek decodes into the same buffer
         except InputError:
             raise
         except MemoryError:

@@ -62,7 +62,11 @@ class PdfRenderer:
             self._stdin.flush()
         except (BrokenPipeError, OSError):
             pass  # the child died reading: its exit status says why, below
-        self.page_count = self._answer("the PDF")["pages"]
+        try:
+            self.page_count: int = self._answer("the PDF")["pages"]
+        except BaseException:
+            self.close()
+            raise
 
     def __enter__(self) -> "PdfRenderer":
         return self
@@ -116,9 +120,10 @@ class PdfRenderer:
 
     def _answer(self, what: str) -> dict[str, Any]:
         line = self._stdout.readline()
-        if not line.endswith(b"\n"):
-            raise self._died(what)
-        answer = json.loads(line)
+        try:
+            answer = json.loads(line)
+        except ValueError:  # nothing (the child ended), or cut short
+            raise self._died(what) from None
         if "error" in answer:
             raise InputError(answer["message"], code=answer["error"])
         return answer
@@ -206,7 +211,12 @@ def _child_main() -> None:
     source = sys.stdin.buffer
     out = os.fdopen(os.dup(1), "wb")  # the answers' own channel: anything a library prints goes to stderr instead
     os.dup2(2, 1)
-    import pypdfium2 as pdfium  # before the cap: the library itself is not the document's cost
+    try:
+        import pypdfium2 as pdfium  # before the cap: the library itself is not the document's cost
+    except ImportError:
+        _reply(out, {"error": "UnsupportedFormat",
+                     "message": "PDF input needs pypdfium2: pip install 'fcocr[cloud]' or 'fcocr[local]'"})
+        return
 
     _cap_memory(memory_bytes)
     _cap_cpu(cpu_seconds)
