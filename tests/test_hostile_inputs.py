@@ -105,6 +105,16 @@ def test_the_decoding_estimate_covers_the_frame_and_its_rgb_copy():
     assert imaging.decode_cost("RGB", 1000, progressive=True) == 10_000
 
 
+def test_a_jpeg_of_thousands_of_scans_is_refused_before_decoding():
+    photo = hostile.image((200, 150), "JPEG", progressive=True, quality=80)
+    last_scan = photo[photo.rindex(b"\xff\xda"):-2]  # each repeat makes libjpeg pass over the whole image again
+    data = photo[:-2] + last_scan * 200 + b"\xff\xd9"
+    with pytest.raises(InputError) as info:
+        inspect(data)
+    assert info.value.code == "InputTooComplex" and "scans" in info.value.message
+    assert inspect(photo).width == 200
+
+
 # ------------------------------------------------------------------------------------------ damaged
 def test_a_self_referential_page_tree_is_a_corrupt_document(local_root):
     error = failure(local_root, "loop.pdf", hostile.pdf_self_referential_tree())

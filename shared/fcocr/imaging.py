@@ -249,7 +249,17 @@ def _turned(img) -> bool:
 MAX_COUNTED_FRAMES = 1000  # a TIFF's pages are counted up to this many (each costs a seek through the file)
 
 
+# libjpeg decodes a progressive JPEG once per scan over the whole image: a few KB of scan headers each cost a
+# full pass, so a 20 MB file of thousands of scans takes hours. Encoders write about 10 (mozjpeg up to ~20).
+MAX_JPEG_SCANS = 100
+
+
 def _image_header(data: bytes, fmt: str, max_pixels: int, page_memory: int) -> tuple[int, int, int]:
+    if fmt == "jpeg":
+        scans = data.count(b"\xff\xda")  # start-of-scan markers: 0xFF is byte-stuffed inside entropy-coded data
+        if scans > MAX_JPEG_SCANS:
+            raise InputError(f"the JPEG has {scans} scans (photos have about 10): decoding it would take too long",
+                             code="InputTooComplex")
     img = _open(data)
     try:
         _check_frame(img, "the image", max_pixels, page_memory)
