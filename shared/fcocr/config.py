@@ -27,6 +27,9 @@ CORE_ENVIRONMENT: dict[str, str] = {
     "FCOCR_MAX_PIXELS": "Largest decoded image accepted, in pixels per page (default 50000000).",
     "FCOCR_MAX_PAGES": "Most PDF/TIFF pages recognized per document (default 20).",
     "FCOCR_PDF_DPI": "Resolution PDF pages are rendered at for the offline engine (default 150).",
+    "FCOCR_PAGE_MEMORY_MB": "Memory one page may take to decode (images, estimated from the header) or to render "
+                            "(PDFs, in a child process capped at this much), in MiB (default 512); a page over it "
+                            "fails as InputTooComplex.",
     "FCOCR_LOG_LEVEL": "Log level of fcocr's JSON log lines (default INFO).",
     "FCOCR_OSS_PUBLIC_ENDPOINT": "OSS endpoint put in presigned URLs that vendors download (default https://oss-<region>.aliyuncs.com, "
                                  "or FCOCR_OSS_ENDPOINT when that is set).",
@@ -125,6 +128,7 @@ class Settings:
     max_pixels: int = 50_000_000
     max_pages: int = 20
     pdf_dpi: int = 150
+    page_memory_mb: int = 512
     log_level: str = "INFO"
     oss_public_endpoint: str | None = None
     retry_attempts: int = 4
@@ -177,6 +181,7 @@ class Settings:
             max_pixels=env_int(env, "FCOCR_MAX_PIXELS", cls.max_pixels, 1),
             max_pages=env_int(env, "FCOCR_MAX_PAGES", cls.max_pages, 1),
             pdf_dpi=env_int(env, "FCOCR_PDF_DPI", cls.pdf_dpi, 36),
+            page_memory_mb=env_int(env, "FCOCR_PAGE_MEMORY_MB", cls.page_memory_mb, 16),
             log_level=level,
             oss_public_endpoint=env_url(env, "FCOCR_OSS_PUBLIC_ENDPOINT") or endpoint,
             retry_attempts=env_int(env, "FCOCR_RETRY_ATTEMPTS", cls.retry_attempts, 1),

@@ -10,13 +10,15 @@ Pages are produced one at a time (``Document.pages``), so a 20-page PDF never ho
 from __future__ import annotations
 
 import io
-import math
-import warnings
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 from typing import Iterator
 
 from .errors import InputError
 from .model import VIDEO_FORMATS, Limits
+from .pdfrender import MiB, PdfRenderer
+
+DEFAULT_PAGE_MEMORY = 512 * MiB
 
 # Magic numbers: we trust content, not the file name.
 _MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -37,9 +39,10 @@ def sniff_format(data: bytes) -> str | None:
             return name
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "webp"
-    # Videos, for RecognizeVideoCharacter: MP4/MOV boxes, AVI, and a raw H.264 Annex-B stream.
+    # ISO-BMFF (an ftyp box): HEIC/AVIF photos and MP4/MOV videos share the container; its brands tell them apart.
     if data[4:8] == b"ftyp":
-        return "mp4"
+        return _iso_bmff_format(data)
+    # Videos, for RecognizeVideoCharacter: AVI, and a raw H.264 Annex-B stream.
     if data[:4] == b"RIFF" and data[8:12] == b"AVI ":
         return "avi"
     for start in (b"\x00\x00\x00\x01", b"\x00\x00\x01"):
@@ -49,6 +52,25 @@ def sniff_format(data: bytes) -> str | None:
     if b"%PDF-" in data[:1024]:
         return "pdf"
     return None
+
+
+# HEIF image brands (ISO/IEC 23008-12) and AVIF's; any other ftyp is a video (isom, mp41, mp42, qt, 3gp...).
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1",
+                          b"mif2", b"miaf"})
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+# Photo formats recognized only to be refused by name: Pillow cannot decode them everywhere fcocr runs.
+UNSUPPORTED_PHOTO_FORMATS = {"heic": "HEIC/HEIF", "avif": "AVIF"}
+
+
+def _iso_bmff_format(data: bytes) -> str:
+    box_size = int.from_bytes(data[:4], "big")
+    end = min(len(data), box_size if 16 <= box_size <= 4096 else 64)
+    brands = {data[8:12]} | {data[i:i + 4] for i in range(16, end - 3, 4)}
+    if brands & _AVIF_BRANDS:
+        return "avif"
+    if brands & _HEIF_BRANDS:
+        return "heic"
+    return "mp4"
 
 
 def _describe_unknown(data: bytes) -> str:
@@ -70,6 +92,9 @@ class Document:
     max_pixels: int = 50_000_000
     max_pages: int = 20
     pdf_dpi: int = 150
+    page_memory: int = DEFAULT_PAGE_MEMORY  # bytes one page may take to decode or render (FCOCR_PAGE_MEMORY_MB)
+    # A PDF's renderer, kept from inspect() (which counted the pages in it) for the first walk over the pages.
+    renderer: PdfRenderer | None = field(default=None, repr=False, compare=False)
 
     @property
     def pages_to_read(self) -> int:
@@ -94,7 +119,7 @@ class Page:
 
 
 def inspect(data: bytes, limits: Limits, *, max_bytes: int, max_pixels: int, max_pages: int,
-            pdf_dpi: int = 150) -> Document:
+            pdf_dpi: int = 150, page_memory: int = DEFAULT_PAGE_MEMORY) -> Document:
     """Check ``data`` against the capability's limits and fcocr's own; a Document, or InputError."""
     if not data:
         raise InputError("the object is empty (0 bytes)", code="EmptyObject")
@@ -105,150 +130,212 @@ def inspect(data: bytes, limits: Limits, *, max_bytes: int, max_pixels: int, max
     fmt = sniff_format(data)
     if fmt is None:
         raise InputError(f"not a supported image or PDF: {_describe_unknown(data)}", code="UnsupportedFormat")
+    if fmt in UNSUPPORTED_PHOTO_FORMATS:
+        raise InputError(f"{UNSUPPORTED_PHOTO_FORMATS[fmt]} photos are not supported: convert the photo to JPEG or PNG "
+                         "(on an iPhone: Settings > Camera > Formats > Most Compatible)", code="UnsupportedFormat")
     if fmt not in limits.formats:
         accepted = ", ".join(sorted(limits.formats))
         raise InputError(f"{fmt.upper()} is not accepted by this recognizer (accepted: {accepted})",
                          code="UnsupportedFormat")
     page_limit = min(max_pages, limits.max_pages or max_pages)
     if fmt in VIDEO_FORMATS:  # handed to the vendor as is; nothing here decodes video
-        return Document(data, fmt, 1, max_pixels=max_pixels, max_pages=1)
+        return Document(data, fmt, 1, max_pixels=max_pixels, max_pages=1, page_memory=page_memory)
     if fmt == "pdf":
-        count = _pdf_page_count(data)
-        return Document(data, fmt, count, max_pixels=max_pixels, max_pages=page_limit, pdf_dpi=pdf_dpi)
-    width, height, frames = _image_header(data, fmt)
+        renderer = PdfRenderer(data, memory_bytes=page_memory)  # the page tree is parsed in the capped child
+        doc = Document(data, fmt, renderer.page_count, max_pixels=max_pixels, max_pages=page_limit, pdf_dpi=pdf_dpi,
+                       page_memory=page_memory, renderer=renderer)
+        weakref.finalize(doc, renderer.close)  # a PDF sent whole is never rendered: its renderer ends with it
+        return doc
     pixel_limit = min(max_pixels, limits.max_pixels or max_pixels)
-    if width * height > pixel_limit:
-        raise InputError(
-            f"the image claims {width}×{height} = {width * height} pixels, over the {pixel_limit}-pixel limit "
-            "(a decompression bomb, or simply too large: FCOCR_MAX_PIXELS)", code="ImageTooLarge")
+    width, height, frames = _image_header(data, fmt, pixel_limit, page_memory)
     for side, name in ((limits.min_side, "smaller"), (limits.max_side, "larger")):
         if side is None:
             continue
         if (name == "smaller" and min(width, height) <= side) or (name == "larger" and max(width, height) >= side):
             raise InputError(f"the image is {width}×{height}; this recognizer needs each side {name} than {side} px",
                              code="ImageSizeOutOfRange")
-    return Document(data, fmt, frames, width, height, max_pixels=pixel_limit, max_pages=page_limit)
+    return Document(data, fmt, frames, width, height, max_pixels=pixel_limit, max_pages=page_limit,
+                    page_memory=page_memory)
+
+
+def _pillow():
+    """PIL.Image, with Pillow's own decompression-bomb limit turned off: fcocr's applies instead.
+
+    Pillow refuses images over its fixed MAX_IMAGE_PIXELS (89,478,485 as a warning, twice that as an
+    error) wherever it learns a size; leaving it on would make FCOCR_MAX_PIXELS above it ineffective.
+    fcocr checks every size Pillow would have checked, against its own limit, before any pixel is
+    decoded (``_check_frame``). The setting is process-wide by nature; fcocr owns its process.
+    """
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None
+    return Image
 
 
 def _open(data: bytes):
+    Image = _pillow()
+    try:
+        return Image.open(io.BytesIO(data))
+    except MemoryError:
+        raise InputError("the image header asks for more memory than a page may use", code="InputTooComplex") from None
+    except Exception:  # UnidentifiedImageError, struct errors, ... on garbage headers: Pillow's text names internals
+        raise InputError("the image header cannot be read: the file is damaged or not an image",
+                         code="CorruptImage") from None
+
+
+# What one frame costs to decode and turn into RGB (``_to_rgb``), in bytes per pixel. Pillow stores 1, L and P in
+# one byte a pixel, the 16-bit modes in two, every other mode (RGB included) in four.
+_STORED_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+# The copies _to_rgb holds beside the decoded frame at its peak: an RGB copy (4); RGBA through the white
+# background (4); LA/PA/transparent P via RGBA (4 + 4); 16-bit and 32-bit via two F images and L (4 + 4 + 1).
+_CONVERSION_BYTES = {"RGB": 0, "RGBA": 4, "LA": 8, "PA": 8, "I;16": 9, "I;16L": 9, "I;16B": 9, "I;16N": 9, "I": 9,
+                     "F": 9}
+_PROGRESSIVE_JPEG_BYTES = 6  # libjpeg keeps every DCT coefficient (2 bytes × 3 components) while decoding
+
+
+def decode_cost(mode: str, pixels: int, *, transparent: bool = False, turned: bool = False,
+                progressive: bool = False, copied: bool = False) -> int:
+    """The most memory, in bytes, decoding one ``mode`` frame of ``pixels`` pixels into RGB takes.
+
+    The decoder's scratch and the conversion's copies are never alive together, so the peak is the larger.
+    ``copied``: the RGB page must be a copy even when the frame is RGB already (a TIFF with more pages).
+    """
+    stored = _STORED_BYTES.get(mode, 4)
+    conversion = 8 if transparent and mode == "P" else _CONVERSION_BYTES.get(mode, 4)
+    if copied:
+        conversion = max(conversion, 4)
+    decoding = stored + (_PROGRESSIVE_JPEG_BYTES if progressive else 0)
+    converting = stored * (2 if turned else 1) + conversion  # an EXIF-turned copy of the frame, then its RGB
+    return pixels * max(decoding, converting)
+
+
+def _check_frame(img, where: str, max_pixels: int, page_memory: int, *, copied: bool = False) -> None:
+    """Refuse a frame, before it is decoded, whose pixels or decoding memory are over fcocr's limits."""
+    width, height = img.size
+    # A TIFF decodes into its stored size (before its orientation tag turns it): check both.
+    tile_width, tile_height = getattr(img, "_tile_size", (width, height))
+    pixels = max(width * height, tile_width * tile_height)
+    if width <= 0 or height <= 0:
+        raise InputError(f"{where} has no pixels ({width}×{height})", code="CorruptImage")
+    if pixels > max_pixels:
+        raise InputError(
+            f"{where} claims {width}×{height} = {pixels} pixels, over the {max_pixels}-pixel limit "
+            "(a decompression bomb, or simply too large: FCOCR_MAX_PIXELS)", code="ImageTooLarge")
+    cost = decode_cost(img.mode, pixels, transparent="transparency" in img.info, turned=_turned(img),
+                       progressive=bool(img.info.get("progressive") or img.info.get("progression")), copied=copied)
+    if cost > page_memory:
+        raise InputError(
+            f"{where} ({width}×{height}, {img.mode}) needs about {cost // MiB} MiB to decode, over the "
+            f"{page_memory // MiB} MiB a page may use (FCOCR_PAGE_MEMORY_MB)", code="InputTooComplex")
+
+
+def _turned(img) -> bool:
+    """Whether EXIF turns the image, read without decoding it (a PNG's getexif() would decode it whole)."""
     from PIL import Image
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return Image.open(io.BytesIO(data))
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InputError(f"refused as a decompression bomb: {exc}", code="ImageTooLarge") from None
-    except Exception as exc:  # UnidentifiedImageError, struct errors, ... on garbage headers
-        raise InputError(f"the image header cannot be read: {exc}", code="CorruptImage") from None
+        if img.format == "PNG":
+            exif = Image.Exif()
+            raw = img.info.get("exif")  # an eXIf chunk before the image data; one after it is found only on load
+            if raw:
+                exif.load(raw)
+        else:
+            exif = img.getexif()
+        return exif.get(0x0112) not in (None, 1)
+    except Exception:  # a damaged EXIF block: exif_transpose ignores it too
+        return False
 
 
-def _image_header(data: bytes, fmt: str) -> tuple[int, int, int]:
+MAX_COUNTED_FRAMES = 1000  # a TIFF's pages are counted up to this many (each costs a seek through the file)
+
+
+# libjpeg decodes a progressive JPEG once per scan over the whole image: a few KB of scan headers each cost a
+# full pass, so a 20 MB file of thousands of scans takes hours. Encoders write about 10 (mozjpeg up to ~20).
+MAX_JPEG_SCANS = 100
+
+
+def _image_header(data: bytes, fmt: str, max_pixels: int, page_memory: int) -> tuple[int, int, int]:
+    if fmt == "jpeg":
+        scans = data.count(b"\xff\xda")  # start-of-scan markers: 0xFF is byte-stuffed inside entropy-coded data
+        if scans > MAX_JPEG_SCANS:
+            raise InputError(f"the JPEG has {scans} scans (photos have about 10): decoding it would take too long",
+                             code="InputTooComplex")
     img = _open(data)
-    width, height = img.size
-    frames = getattr(img, "n_frames", 1) if fmt == "tiff" else 1  # a GIF's frames are animation, not pages
-    img.close()
-    if width <= 0 or height <= 0:
-        raise InputError(f"the image has no pixels ({width}×{height})", code="CorruptImage")
-    return width, height, frames
+    try:
+        _check_frame(img, "the image", max_pixels, page_memory)
+        frames = _count_frames(img) if fmt == "tiff" else 1  # a GIF's frames are animation, not pages
+        return img.size[0], img.size[1], frames
+    finally:
+        img.close()
+
+
+def _count_frames(img) -> int:
+    """A multi-page TIFF's page count; a damaged page chain is the file's fault, whatever Pillow raises."""
+    count = 1
+    try:
+        while count < MAX_COUNTED_FRAMES:
+            try:
+                img.seek(count)
+            except EOFError:
+                break
+            count += 1
+        img.seek(0)
+    except MemoryError:
+        raise InputError("the TIFF's page list asks for more memory than a page may use",
+                         code="InputTooComplex") from None
+    except Exception:  # TypeError, SyntaxError, KeyError, struct.error, ValueError, OSError from a broken IFD chain
+        raise InputError("the TIFF's page list is damaged", code="CorruptImage") from None
+    return count
 
 
 def _to_rgb(img):
-    """An RGB image: EXIF rotation applied, transparency flattened onto white, 16-bit scaled."""
+    """An RGB image: EXIF rotation applied (to ``img`` itself), transparency flattened onto white, 16-bit scaled."""
     from PIL import Image, ImageOps
 
-    img = ImageOps.exif_transpose(img) or img
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    # In place: otherwise Pillow returns a copy of every image, turned or not.
+    ImageOps.exif_transpose(img, in_place=True)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         # Stretch the used range onto 0-255 with Pillow alone (cloud packages carry no numpy).
         wide = img.convert("F")
         low, high = wide.getextrema()
         scale = 255.0 / ((high - low) or 1.0)
         img = wide.point(lambda v: (v - low) * scale).convert("L")
+        del wide
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        background.alpha_composite(rgba)
-        return background.convert("RGB")
+        # Paste through the alpha channel onto white: one RGB copy, not the three of an RGBA composite.
+        rgba = img if img.mode == "RGBA" else img.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba)  # an RGBA mask is its alpha channel
+        return background
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
 def _image_pages(doc: Document) -> Iterator[Page]:
-    from PIL import Image
-
     img = _open(doc.data)
     for index in range(doc.pages_to_read):
+        where = f"page {index + 1}" if index else "the image"
         try:
             if index:
                 img.seek(index)
-            if img.size[0] * img.size[1] > doc.max_pixels:
-                raise InputError(f"page {index + 1} is {img.size[0]}×{img.size[1]} pixels, over the limit",
-                                 code="ImageTooLarge")
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                img.load()
+            _check_frame(img, where, doc.max_pixels, doc.page_memory, copied=doc.pages_to_read > 1)
+            img.load()
             page = _to_rgb(img)
+            if page is img and doc.pages_to_read > 1:
+                page = img.copy()  # the next seek decodes into the same buffer
         except InputError:
             raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise InputError(f"refused as a decompression bomb: {exc}", code="ImageTooLarge") from None
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            # Pillow's words for a truncated or damaged file ("image file is truncated", ...).
-            raise InputError(f"the image data is damaged or truncated: {exc}", code="CorruptImage") from None
+        except MemoryError:
+            raise InputError(f"{where} needs more memory to decode than a page may use",
+                             code="InputTooComplex") from None
+        except Exception:
+            # Truncated or damaged data: Pillow says so with exceptions of every kind, and words that name
+            # its internals (a BytesIO's address, a decoder's error number), so the message is fcocr's own.
+            raise InputError(f"{where}'s data is damaged or truncated", code="CorruptImage") from None
         yield Page(index, page)
 
 
-def _pdfium():
-    try:
-        import pypdfium2
-    except ImportError:  # pragma: no cover - depends on the install
-        raise InputError("PDF input needs pypdfium2: pip install 'fcocr[cloud]' or 'fcocr[local]'",
-                         code="UnsupportedFormat") from None
-    return pypdfium2
-
-
-def _open_pdf(data: bytes):
-    pdfium = _pdfium()
-    try:
-        return pdfium.PdfDocument(data)
-    except pdfium.PdfiumError as exc:
-        text = str(exc)
-        if "password" in text.lower():
-            raise InputError("the PDF is password-protected", code="EncryptedDocument") from None
-        raise InputError(f"the PDF cannot be read: {text}", code="CorruptDocument") from None
-
-
-def _pdf_page_count(data: bytes) -> int:
-    pdf = _open_pdf(data)
-    try:
-        count = len(pdf)
-    finally:
-        pdf.close()
-    if count == 0:
-        raise InputError("the PDF has no pages", code="CorruptDocument")
-    return count
-
-
 def _pdf_pages(doc: Document) -> Iterator[Page]:
-    pdf = _open_pdf(doc.data)
-    try:
+    renderer, doc.renderer = doc.renderer or PdfRenderer(doc.data, memory_bytes=doc.page_memory), None
+    with renderer:
         for index in range(doc.pages_to_read):
-            page = pdf[index]
-            try:
-                width_pt, height_pt = page.get_size()
-                # Render at the configured DPI, but never past the pixel limit (a 5 m poster page).
-                scale = doc.pdf_dpi / 72.0
-                area = width_pt * height_pt * scale * scale
-                if area > doc.max_pixels:
-                    scale *= math.sqrt(doc.max_pixels / area)
-                bitmap = page.render(scale=scale)
-                image = bitmap.to_pil().convert("RGB")
-                bitmap.close()
-            except InputError:
-                raise
-            except Exception as exc:
-                raise InputError(f"PDF page {index + 1} cannot be rendered: {exc}", code="CorruptDocument") from None
-            finally:
-                page.close()
-            yield Page(index, image)
-    finally:
-        pdf.close()
+            yield Page(index, renderer.render(index, doc.pdf_dpi, doc.max_pixels))

@@ -26,7 +26,7 @@ from typing import Any, Callable
 from urllib.parse import unquote
 
 from . import checkpoints, claims, fallback, imaging, logs
-from .config import Settings
+from .config import MiB, Settings
 from .errors import FcocrError, InputError, ObjectNotFound, TransientError
 from .events import RESOLVE_SYMLINK, Upload, parse_oss_event
 from .imaging import Document
@@ -117,7 +117,8 @@ class Job:
                                      code="InputTooLarge")
         data = self.storage.read(self.content_key, limit)
         return imaging.inspect(data, limits, max_bytes=limit, max_pixels=self.settings.max_pixels,
-                               max_pages=self.settings.max_pages, pdf_dpi=self.settings.pdf_dpi)
+                               max_pages=self.settings.max_pages, pdf_dpi=self.settings.pdf_dpi,
+                               page_memory=self.settings.page_memory_mb * MiB)
 
     def presigned_url(self, expires_seconds: int) -> str:
         return self.storage.presign_get(self.content_key, expires_seconds)

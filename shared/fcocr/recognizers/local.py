@@ -112,6 +112,16 @@ def reading_order(lines: list[Line]) -> list[Line]:
     return ordered
 
 
+def engine_failure(index: int, width: int, height: int, exc: Exception) -> str:
+    """Why the engine failed on a page, in fcocr's words (the engine's own text is often empty or internal)."""
+    where = f"page {index + 1} ({width}×{height})"
+    if type(exc).__name__ == "ResizeImgError":  # rapidocr shrinks the long side; the short one rounds to nothing
+        ratio = max(width, height) / max(1, min(width, height))
+        return (f"the offline engine cannot read {where}: a strip this long and thin (about {ratio:.0f}:1) "
+                "leaves its text detector no pixels across; crop the strip into shorter pieces or pad it")
+    return f"the offline engine failed on {where} ({type(exc).__name__})"
+
+
 class LocalFamily:
     name = "local"
     capabilities = {TEXT.id: TEXT}
@@ -140,8 +150,7 @@ class LocalFamily:
             try:
                 out = ocr(bgr)
             except Exception as exc:
-                raise PermanentError(f"the offline engine failed on page {page.index + 1}: {exc}",
-                                     code="EngineError") from None
+                raise PermanentError(engine_failure(page.index, width, height, exc), code="EngineError") from None
             del bgr
             elapsed = round((time.perf_counter() - started) * 1000)
             pages.append({"index": page.index, "width": width, "height": height, "elapsedMs": elapsed})
