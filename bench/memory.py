@@ -92,8 +92,8 @@ def measure_one(path: str, file: str) -> dict:
         else:
             from fcocr import imaging
             from fcocr.config import Settings
-            from fcocr.prepare import fit
             from fcocr.model import ALL_FORMATS, Limits
+            from fcocr.prepare import fit
 
             settings = Settings.from_env({})
             doc = imaging.inspect(data, Limits(formats=ALL_FORMATS), max_bytes=settings.max_bytes,

@@ -18,8 +18,8 @@ from PIL import Image
 
 from fcocr import imaging
 from fcocr.errors import FcocrError, PermanentError
-from fcocr.prepare import fit
 from fcocr.model import ALL_FORMATS, Limits
+from fcocr.prepare import fit
 
 from . import hostile_files as hostile
 

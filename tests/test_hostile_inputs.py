@@ -17,8 +17,8 @@ from PIL import Image
 from fcocr import imaging
 from fcocr.errors import InputError, PermanentError
 from fcocr.events import oss_event
-from fcocr.pdfrender import PdfRenderer
 from fcocr.model import ALL_FORMATS, Limits
+from fcocr.pdfrender import PdfRenderer
 
 from . import hostile_files as hostile
 from .conftest import event_bytes, load_function, put_local, read_result, text_image
