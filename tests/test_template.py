@@ -173,6 +173,11 @@ DEFAULT_IS_RIGHT_ON_FC = {
     "FCOCR_OCR_THREADS": "tuning", "FCOCR_RETRY_ATTEMPTS": "tuning", "FCOCR_RETRY_BASE_MS": "tuning",
     "FCOCR_CALL_TIMEOUT": "tuning", "FCOCR_VIAPI_POLL_MS": "tuning", "FCOCR_RECONCILE_AFTER": "tuning",
     "FCOCR_TENCENT_INPUT": "tuning",
+    "FCOCR_DELETE_WITH_SOURCE": "on by default (the triggers subscribe to ObjectRemoved)",
+    "FCOCR_SSE": "opt-in; KMS also needs the kms: grant (README, Encryption at rest)",
+    "FCOCR_MASK": "opt-in", "FCOCR_KEEP_RAW": "opt-in",
+    "FCOCR_NOTIFY": "opt-in; an MNS topic also needs the mns:PublishMessage grant (README, Notifications)",
+    "FCOCR_NOTIFY_SECRET": "goes with a webhook FCOCR_NOTIFY", "FCOCR_MNS_ENDPOINT": "goes with an MNS FCOCR_NOTIFY",
 }
 
 
@@ -284,9 +289,11 @@ def test_trigger_events_are_the_whole_object_events(name):
     events = TRIGGERS[name]["Properties"]["Events"]
     for event in events:
         assert event.startswith("oss:") and event[4:] in ACTIONS
-    # ObjectCreated:* would also fire per multipart part; these three are the whole-object events.
+    # ObjectCreated:* would also fire per multipart part; these three are the whole-object events. The two
+    # deletions take the results along (FCOCR_DELETE_WITH_SOURCE), with the same filters.
     assert sorted(events) == ["oss:ObjectCreated:CompleteMultipartUpload", "oss:ObjectCreated:PostObject",
-                              "oss:ObjectCreated:PutObject"]
+                              "oss:ObjectCreated:PutObject", "oss:ObjectRemoved:DeleteObject",
+                              "oss:ObjectRemoved:DeleteObjects"]
 
 
 def test_the_callback_has_an_anonymous_post_only_http_trigger():
@@ -397,7 +404,8 @@ def test_oss_access_is_the_source_prefix_the_results_and_the_reserved_prefixes()
                                        "acs:oss:*:*:docs/.fcocr-staging/*"}
     assert grants("oss:PutObject") == {f"acs:oss:*:*:docs/inbox/*{DEFAULT_RESULT_SUFFIX}",
                                        *(f"acs:oss:*:*:docs/{p}*" for p in RESERVED_PREFIXES)}
-    assert grants("oss:DeleteObject") == {f"acs:oss:*:*:docs/{p}*" for p in RESERVED_PREFIXES}
+    assert grants("oss:DeleteObject") == {f"acs:oss:*:*:docs/inbox/*{DEFAULT_RESULT_SUFFIX}",
+                                          *(f"acs:oss:*:*:docs/{p}*" for p in RESERVED_PREFIXES)}
     assert grants("oss:ListObjects") == {"acs:oss:*:*:docs"}
     (listing,) = [s for s in statements() if "oss:ListObjects" in s["Action"]]
     assert listing["Condition"] == {"StringLike": {"oss:Prefix": ["inbox/*", f"{TASK_PREFIX}*"]}}

@@ -26,7 +26,7 @@ from urllib.parse import unquote
 from . import imaging, logs
 from .config import Settings
 from .errors import FcocrError, InputError, ObjectNotFound, TransientError
-from .events import RESOLVE_SYMLINK, Upload, parse_oss_event
+from .events import REMOVE, RESOLVE_SYMLINK, Upload, parse_oss_event
 from .imaging import Document
 from .model import ALL_FORMATS, Capability, Limits, SourceRef
 from .recognizers import family
@@ -126,7 +126,7 @@ class Report:
 
     bucket: str
     key: str
-    status: str  # succeeded | failed | pending | skipped
+    status: str  # succeeded | failed | pending | skipped | removed (the source's derived objects deleted)
     reason: str = ""
     recognizer: str | None = None
     result_key: str | None = None
@@ -165,8 +165,13 @@ def process(upload: Upload, runtime: Runtime, application: App | None = None) ->
     if upload.key.endswith("/"):
         return skip("the object is a folder marker")
 
+    if upload.action == REMOVE:
+        from .removal import source_removed
+
+        return source_removed(upload, runtime, settings)
+
     storage = open_storage(upload.bucket, runtime, settings, upload.region)
-    writer = ResultWriter(storage, settings.result_suffix)
+    writer = ResultWriter.for_settings(storage, settings, runtime)
     started_at, t0 = utc_now(), time.monotonic()
     key = upload.key
     recognizer: str | None = None
@@ -213,6 +218,10 @@ def process(upload: Upload, runtime: Runtime, application: App | None = None) ->
         # No document could be written: raise, so FC retries and finally hands the event to OnFailure.
         logs.log(logging.ERROR, "result not written", status=doc.status, writeError=write_error.code, **fields)
         raise write_error from None
+    if report.result_key is None:  # the source is gone (deleted, or never there): nothing to sit beside
+        report.status, report.reason = "skipped", "the source no longer exists: no result written"
+        logs.log(logging.INFO, "skipped", reason=report.reason, **fields)
+        return report
     logs.log(logging.WARNING if error else logging.INFO, "document", status=doc.status, **fields)
     if error is not None and error.retryable:
         raise error
