@@ -7,7 +7,7 @@ that an ID number's checksum holds still says so while the number itself is stor
 A masked value keeps its first and last characters. The fields named are masked wherever a ``fields`` object
 appears (the document's, each of ``documents[]``, nested items); then every other string of the document
 (``text``, ``lines``, ``raw``, ...) has each masked value replaced wherever it occurs, so the recognized text and
-the vendor's raw answer cannot give it away. ``keep_raw=False`` drops ``raw`` altogether.
+the vendor's raw answer cannot give it away. ``keep_raw=False`` drops the raw answer (``raw`` is null).
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ class Masking:
     def apply(self, doc: dict[str, Any]) -> dict[str, Any]:
         """A copy of the serialized result ``doc`` with the named fields masked and ``raw`` masked or dropped."""
         out = dict(doc)
-        if not self.keep_raw:
-            out.pop("raw", None)
+        if not self.keep_raw and "raw" in out:
+            out["raw"] = None  # kept as a member: a succeeded document always has one
         if not self.fields:
             return out
         found: dict[str, str] = {}  # original text -> masked text
