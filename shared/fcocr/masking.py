@@ -4,7 +4,7 @@
 looks at values -- field extraction, validation checks -- has already run on the unmasked document, so a check
 that an ID number's checksum holds still says so while the number itself is stored as ``3102**********5411``.
 
-A masked value keeps its first and last characters. The fields named are masked wherever a ``fields`` object
+A masked value keeps its first and last characters (up to four at each end, at most half of it). The fields named are masked wherever a ``fields`` object
 appears (the document's, each of ``documents[]``, nested items); then every other string of the document
 (``text``, ``lines``, ``raw``, ...) has each masked value replaced wherever it occurs, so the recognized text and
 the vendor's raw answer cannot give it away. ``keep_raw=False`` drops the raw answer (``raw`` is null).
@@ -22,11 +22,13 @@ _UNTOUCHED = frozenset({"schemaVersion", "status", "source", "recognizer", "star
 
 
 def mask_value(text: str) -> str:
-    """``3102...5411`` -> ``3102``'s first and the last character kept, the rest ``*`` (one or two characters:
-    all but the first masked, so a two-character name keeps only its family name)."""
+    """The first and last characters kept, the rest ``*``: up to four at each end and never more than half the
+    value (``310228199601115400`` -> ``3102**********5400``, ``张三丰`` -> ``张*丰``); two characters keep the
+    first, one keeps none."""
     if len(text) <= 2:
-        return text[:1] + MASK_CHAR * (len(text) - 1) if len(text) == 2 else MASK_CHAR * len(text)
-    return text[0] + MASK_CHAR * (len(text) - 2) + text[-1]
+        return text[:1] + MASK_CHAR if len(text) == 2 else MASK_CHAR * len(text)
+    keep = max(1, min(4, len(text) // 4))
+    return text[:keep] + MASK_CHAR * (len(text) - 2 * keep) + text[-keep:]
 
 
 @dataclass(frozen=True)

@@ -234,6 +234,6 @@ class ResultWriter:
         if not self.source_exists(doc.source.key):  # deleted while we wrote: its cleanup may have run already
             self.storage.delete(key)
             return None
-        if self.notifier is not None and doc.settles(doc.source.etag):
+        if self.notifier is not None and doc.status != PENDING and doc.settles(doc.source.etag):  # final
             self.notifier.announce(doc, key)
         return key
