@@ -11,6 +11,8 @@
     fcocr serve callback [--port N]  the callback function on a loopback HTTP server (what Content Security POSTs to)
     fcocr backfill oss://bucket/prefix [--remote]
                                      the documents already in a bucket: recognized here, or by invoking the deployed function
+    fcocr export PATH|oss://bucket/prefix --format csv|xlsx|jsonl [--type T] [--out FILE]
+                                     the results as one table: a row per document, its fields, status and checks
     fcocr check                      validate the environment and routes, as a cold start would
     fcocr package [--routes SPEC]    build build/<function>.zip (fcocr + runtime dependencies) for Function Compute
 """
@@ -311,7 +313,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_backfill)
 
     from ..recognizers import FAMILY_MODULES
+    from . import export
     from .package import BUDGET_MB
+
+    p = sub.add_parser("export", help="the results under a directory or an OSS prefix as one table (csv, xlsx, jsonl)")
+    export.add_arguments(p)
+    p.set_defaults(func=export.command)
 
     p = sub.add_parser("package", help="build the deployable zips of the FC functions (build/<function>.zip)")
     p.add_argument("--out", default="build", help="output directory (default ./build, template.yml's CodeUri)")
