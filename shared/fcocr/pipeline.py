@@ -148,8 +148,9 @@ def _locate(storage: Storage, key: str) -> tuple[str, ObjectInfo]:
         return decoded, storage.head(decoded)
 
 
-def process(upload: Upload, runtime: Runtime, application: App | None = None) -> Report:
-    """Process one OSS record to the end: a result document, or a logged reason to skip."""
+def process(upload: Upload, runtime: Runtime, application: App | None = None, *, force: bool = False) -> Report:
+    """Process one OSS record to the end: a result document, or a logged reason to skip. ``force`` (the operator's
+    ``--force``) recognizes again even when a final result exists, though never beside a task in flight."""
     application = application or app()
     settings = application.settings
     base: dict[str, Any] = dict(bucket=upload.bucket, key=upload.key)
@@ -188,7 +189,7 @@ def process(upload: Upload, runtime: Runtime, application: App | None = None) ->
         source = SourceRef(upload.bucket, key, info.etag, info.size)
         if is_result_object(content_key, info.metadata, settings.result_suffix):
             return skip("the object is an fcocr result (recursion guard)")
-        if writer.settled(key, info.etag):
+        if writer.settled(key, info.etag) and (not force or writer.in_flight(key, info.etag)):
             return skip("a final result already exists for this ETag")
         decision = application.router.route_for(key, info.metadata)
         recognizer, options, route = decision.recognizer, decision.options, decision.describe()

@@ -188,6 +188,18 @@ class ResultWriter:
         existing = self.read(source_key)
         return existing is not None and existing.settles(etag)
 
+    def in_flight(self, source_key: str, etag: str) -> bool:
+        """Is an asynchronous task for this ETag in flight (a pending result)? Even a forced run never submits a
+        second paid task beside it."""
+        try:
+            meta = self.storage.head(result_key(source_key, self.suffix)).metadata
+        except PermanentError:
+            return False
+        if META_STATUS in meta and META_SOURCE_ETAG in meta:
+            return meta[META_STATUS] == PENDING and meta[META_SOURCE_ETAG] == etag
+        existing = self.read(source_key)
+        return existing is not None and existing.status == PENDING and existing.source.etag == etag
+
     def read(self, source_key: str) -> ResultDocument | None:
         """The existing document for ``source_key``, or None (absent or unreadable: then we redo it)."""
         try:
