@@ -23,6 +23,11 @@ Supported: ListBuckets, PutBucket, DeleteBucket, GetBucketLocation, ListObjects 
 DeleteMultipleObjects, PutObject, GetObject (Range, conditional headers, response-* overrides),
 HeadObject, GetObjectMeta, DeleteObject, CopyObject, PutSymlink, GetSymlink.
 Anything else answers 501 NotImplemented rather than pretending to succeed.
+
+Server-side encryption: PutObject and CopyObject check ``x-oss-server-side-encryption`` (AES256, KMS or SM4,
+else 400 InvalidEncryptionAlgorithmError) and ``x-oss-server-side-encryption-key-id`` (only with KMS, else 400
+InvalidArgument), store them with the object, return them on GET/HEAD, and ``head()`` reports them as
+``encryption`` so tests can assert what each write asked for.
 """
 
 from __future__ import annotations
