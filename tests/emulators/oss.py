@@ -27,7 +27,7 @@ Anything else answers 501 NotImplemented rather than pretending to succeed.
 Server-side encryption: PutObject and CopyObject check ``x-oss-server-side-encryption`` (AES256, KMS or SM4,
 else 400 InvalidEncryptionAlgorithmError) and ``x-oss-server-side-encryption-key-id`` (only with KMS, else 400
 InvalidArgument), store them with the object, return them on GET/HEAD, and ``head()`` reports them as
-``encryption`` so tests can assert what each write asked for.
+``encryption`` (absent when none was asked for) so tests can assert what each write asked for.
 """
 
 from __future__ import annotations
@@ -383,7 +383,8 @@ class OssEmulator(LoopbackEmulator):
                 'content_type': obj.content_type}
         if obj.symlink_target is not None:
             info['symlink_target'] = obj.symlink_target
-        info['encryption'] = dict(obj.encryption)
+        if obj.encryption:
+            info['encryption'] = dict(obj.encryption)
         return info
 
     def keys(self, bucket: str) -> List[str]:
