@@ -171,7 +171,7 @@ class ResultWriter:
 
         return cls(storage, settings.result_suffix, masking=Masking.from_settings(settings),
                    notifier=Notifier.from_settings(settings, runtime) if runtime is not None else None,
-                   drop_orphans=settings.delete_with_source)
+                   drop_orphans=getattr(settings, "delete_with_source", True))
 
     def settled(self, source_key: str, etag: str) -> bool:
         """Is there a final result for this source ETag? (Then no recognizer may run again.)
