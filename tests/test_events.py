@@ -80,7 +80,9 @@ def test_keys_are_taken_exactly_as_given(key):
     ("ObjectCreated:AppendObject", None),
     ("ObjectCreated:InitiateMultipartUpload", None),
     ("ObjectCreated:UploadPart", None),
-    ("ObjectRemoved:DeleteObject", None),
+    ("ObjectRemoved:DeleteObject", "remove"),
+    ("ObjectRemoved:DeleteObjects", "remove"),
+    ("ObjectRemoved:AbortMultipartUpload", None),
     ("ObjectModified:UpdateObjectMeta", None),
 ])
 def test_event_names_map_to_actions(name, action):

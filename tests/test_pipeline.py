@@ -56,7 +56,7 @@ def test_all_records_are_processed_and_ignored_events_only_logged(local_root, co
         put_local(local_root, f"multi/{i}.png", text_image([f"PAGE {i}"]))
     out = invoke(oss_event("bucket", "multi/0.png"),
                  oss_event("bucket", "multi/1.png", event_name="ObjectCreated:CompleteMultipartUpload"),
-                 oss_event("bucket", "multi/2.png", event_name="ObjectRemoved:DeleteObject"),
+                 oss_event("bucket", "multi/2.png", event_name="ObjectRemoved:AbortMultipartUpload"),
                  oss_event("bucket", "multi/2.png", event_name="ObjectCreated:PostObject"))
     assert [r["status"] for r in out["records"]] == ["succeeded", "succeeded", "skipped", "succeeded"]
     assert "not one fcocr acts on" in out["records"][2]["reason"]
@@ -110,17 +110,16 @@ def test_odd_keys_and_the_percent_decoding_retry(local_root, stored, event_key):
 def test_plus_is_never_turned_into_a_space(local_root):
     put_local(local_root, "a b.png", text_image(["PLUS"]))
     out = invoke(oss_event("bucket", "a+b.png"))
-    assert out["records"][0]["status"] == "failed"
-    doc = read_result(local_root, "a+b.png")
-    assert doc["error"]["code"] == "ObjectNotFound" and doc["error"]["retryable"] is False
+    # 'a+b.png' does not exist and 'a b.png' is not taken for it: nothing is recognized, no result is written.
+    assert out["records"][0]["status"] == "skipped" and "no longer exists" in out["records"][0]["reason"]
+    assert sorted(p.name for p in (local_root / "bucket").iterdir()) == ["a b.png"]
 
 
-def test_a_deleted_object_gets_a_failed_document_saying_so(local_root):
+def test_a_deleted_object_gets_no_result_and_a_later_upload_is_recognized(local_root):
+    # The created event arrives after the object was deleted: a result must not outlive (or precede) its source.
     out = invoke(oss_event("bucket", "gone.png", etag="5EB63BBBE01EEED093CB22BB8F5ACDC3"))
-    assert out["records"][0]["status"] == "failed"
-    doc = read_result(local_root, "gone.png")
-    assert "no object 'gone.png'" in doc["error"]["message"] and doc["source"]["etag"] == ""
-    # Uploaded again later: that "not found" settles nothing.
+    assert out["records"][0]["status"] == "skipped" and "no longer exists" in out["records"][0]["reason"]
+    assert not (local_root / "bucket" / "gone.png.ocr.json").exists()
     put_local(local_root, "gone.png", text_image(["BACK AGAIN"]))
     invoke(oss_event("bucket", "gone.png", etag="5EB63BBBE01EEED093CB22BB8F5ACDC3"))
     assert read_result(local_root, "gone.png")["text"] == "BACK AGAIN"

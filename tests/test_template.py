@@ -133,14 +133,17 @@ def test_runtimes_default_to_python312_on_fc3_and_stay_python310_on_fc2():
 
 
 # ------------------------------------------------------------------------------------------ environment
-# What each deployed function needs: exactly these.
+# What each deployed function needs: exactly these. Every one writes results, so every one writes them alike.
+WRITES_RESULTS = {"FCOCR_DELETE_WITH_SOURCE", "FCOCR_SSE", "FCOCR_MASK", "FCOCR_KEEP_RAW", "FCOCR_NOTIFY",
+                  "FCOCR_NOTIFY_SECRET", "FCOCR_MNS_ENDPOINT"}
 NEEDED = {
     "ocr_upload": {"FCOCR_ROUTES", "FCOCR_RESULT_SUFFIX", "FCOCR_LOG_LEVEL", "ALIYUN_MARKET_APPCODE",
                    *(n for n in ENVIRONMENT if n.startswith("FCOCR_MARKET_URL_")), "TENCENTCLOUD_SECRET_ID",
                    "TENCENTCLOUD_SECRET_KEY", "TENCENTCLOUD_REGION", "GREEN_UID", "GREEN_SEED", "GREEN_CRYPT_TYPE",
-                   "GREEN_CALLBACK_URL"},
-    "scan_callback": {"FCOCR_RESULT_SUFFIX", "FCOCR_LOG_LEVEL", "GREEN_UID", "GREEN_SEED", "GREEN_CRYPT_TYPE"},
-    "scan_reconcile": {"FCOCR_RESULT_SUFFIX", "FCOCR_LOG_LEVEL", "FCOCR_RECONCILE_BUCKETS"},
+                   "GREEN_CALLBACK_URL", *WRITES_RESULTS},
+    "scan_callback": {"FCOCR_RESULT_SUFFIX", "FCOCR_LOG_LEVEL", "GREEN_UID", "GREEN_SEED", "GREEN_CRYPT_TYPE",
+                      *WRITES_RESULTS},
+    "scan_reconcile": {"FCOCR_RESULT_SUFFIX", "FCOCR_LOG_LEVEL", "FCOCR_RECONCILE_BUCKETS", *WRITES_RESULTS},
 }
 
 
@@ -238,9 +241,11 @@ def test_no_suffix_can_match_a_result_or_fcocrs_own_objects(suffix):
 def test_upload_events_are_the_whole_object_events():
     for t in (*OSS_TRIGGERS, EVENTBRIDGE):
         assert all(e in ACTIONS for e in t.events)
-        # ObjectCreated:* would also fire per multipart part; these three are the whole-object events.
+        # ObjectCreated:* would also fire per multipart part; these three are the whole-object events, and a
+        # document's deletion takes its result with it.
         assert sorted(t.events) == ["ObjectCreated:CompleteMultipartUpload", "ObjectCreated:PostObject",
-                                    "ObjectCreated:PutObject"]
+                                    "ObjectCreated:PutObject", "ObjectRemoved:DeleteObject",
+                                    "ObjectRemoved:DeleteObjects"]
 
 
 def rule_matches(pattern: dict, event: dict) -> bool:
@@ -357,7 +362,8 @@ def test_oss_access_is_the_source_prefix_the_results_and_the_reserved_prefixes()
                                        *(f"acs:oss:*:*:docs/{p}*" for p in RESERVED_PREFIXES)}
     assert grants("oss:PutObject") == {f"acs:oss:*:*:docs/inbox/*{DEFAULT_RESULT_SUFFIX}",
                                        *(f"acs:oss:*:*:docs/{p}*" for p in RESERVED_PREFIXES)}
-    assert grants("oss:DeleteObject") == {f"acs:oss:*:*:docs/{p}*" for p in RESERVED_PREFIXES}
+    assert grants("oss:DeleteObject") == {f"acs:oss:*:*:docs/inbox/*{DEFAULT_RESULT_SUFFIX}",
+                                          *(f"acs:oss:*:*:docs/{p}*" for p in RESERVED_PREFIXES)}
     assert grants("oss:ListObjects") == {"acs:oss:*:*:docs"}
     (listing,) = [s for s in statements() if "oss:ListObjects" in s["Action"]]
     assert listing["Condition"] == {"StringLike": {"oss:Prefix": ["inbox/*", f"{TASK_PREFIX}*", f"{CLAIM_PREFIX}*"]}}

@@ -9,6 +9,7 @@ deployed functions do not declare.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -41,6 +42,15 @@ CORE_ENVIRONMENT: dict[str, str] = {
     "ALIBABA_CLOUD_SECURITY_TOKEN": "STS token that goes with the key above, if temporary.",
     "FCOCR_RECONCILE_BUCKETS": "Comma-separated buckets whose pending tasks the scan_reconcile timer finishes.",
     "FCOCR_RECONCILE_AFTER": "Seconds a task stays pending before the reconcile timer asks for its result (default 60).",
+    "FCOCR_DELETE_WITH_SOURCE": "true (default) or false: when a source is deleted, delete its result, task record, "
+                                "receipt, checkpoints and staged copies too.",
+    "FCOCR_SSE": "OSS server-side encryption of every object fcocr writes: AES256, KMS or KMS:<key-id> (default none).",
+    "FCOCR_MASK": "Comma-separated normalized field names whose values are masked in results (e.g. idNumber,cardNumber).",
+    "FCOCR_KEEP_RAW": "true (default) or false: keep the vendor's raw answer in results (masked like the fields).",
+    "FCOCR_NOTIFY": "Where to announce a final result: mns:topic/NAME or an https:// webhook (default none).",
+    "FCOCR_NOTIFY_SECRET": "HMAC-SHA256 key that signs webhook notifications (required with an https:// FCOCR_NOTIFY) (secret).",
+    "FCOCR_MNS_ENDPOINT": "MNS endpoint as a full URL, for FCOCR_NOTIFY=mns:topic/NAME "
+                          "(https://<account-id>.mns.<region>-internal.aliyuncs.com).",
 }
 # Read by the fcocr command on the operator's machine (fcocr.tools), never by a deployed function.
 CLI_ENVIRONMENT: dict[str, str] = {
@@ -110,6 +120,65 @@ def env_choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], defa
     return raw
 
 
+def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"true", "1", "yes", "on"}:
+        return True
+    if raw in {"false", "0", "no", "off"}:
+        return False
+    raise ConfigError(f"{name}={raw!r} must be true or false")
+
+
+SSE_ALGORITHMS = ("AES256", "KMS")
+_KMS_KEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_:/.-]{0,255}$")
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_MNS_TOPIC = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,255}$")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+def env_sse(env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """FCOCR_SSE as (algorithm, KMS key id): AES256, KMS, or KMS:<key-id>."""
+    raw = env.get("FCOCR_SSE", "").strip()
+    if not raw:
+        return None, None
+    algorithm, sep, key_id = raw.partition(":")
+    algorithm = algorithm.upper()
+    if algorithm not in SSE_ALGORITHMS:
+        raise ConfigError(f"FCOCR_SSE={raw!r} must be AES256, KMS or KMS:<key-id>")
+    if sep and algorithm != "KMS":
+        raise ConfigError(f"FCOCR_SSE={raw!r}: only KMS takes a key id")
+    if sep and not _KMS_KEY_ID.match(key_id):
+        raise ConfigError(f"FCOCR_SSE={raw!r}: the KMS key id is empty or holds characters a key id has not")
+    return algorithm, key_id or None
+
+
+def env_names(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.strip() for n in env.get(name, "").split(",") if n.strip()))
+    for item in names:
+        if not _FIELD_NAME.match(item):
+            raise ConfigError(f"{name}: {item!r} is not a field name (letters, digits and _)")
+    return names
+
+
+def env_notify(env: Mapping[str, str]) -> str | None:
+    """FCOCR_NOTIFY: mns:topic/NAME, or an https:// URL (http:// only to a loopback address, for tests)."""
+    raw = env.get("FCOCR_NOTIFY", "").strip()
+    if not raw:
+        return None
+    if raw.startswith("mns:"):
+        kind, _, topic = raw[4:].partition("/")
+        if kind != "topic" or not _MNS_TOPIC.match(topic):
+            raise ConfigError(f"FCOCR_NOTIFY={raw!r} must be mns:topic/NAME (a topic name of letters, digits and -)")
+        return raw
+    if raw.startswith("https://") and len(raw) > len("https://"):
+        return raw
+    if raw.startswith("http://") and raw[len("http://"):].split("/")[0].rsplit(":", 1)[0] in LOOPBACK_HOSTS:
+        return raw
+    raise ConfigError(f"FCOCR_NOTIFY={raw!r} must be mns:topic/NAME or an https:// URL")
+
+
 def env_oss_location(env: Mapping[str, str], name: str) -> OssLocation | None:
     """``oss://bucket/prefix``, the prefix a folder (ending in '/' or empty)."""
     raw = env.get(name, "").strip()
@@ -136,6 +205,14 @@ class Settings:
     call_timeout: float = 15.0
     reconcile_buckets: tuple[str, ...] = ()
     reconcile_after: int = 60
+    delete_with_source: bool = True
+    sse: str | None = None  # "AES256" | "KMS"
+    sse_key_id: str | None = None  # a KMS key id, with sse="KMS" only
+    mask: tuple[str, ...] = ()
+    keep_raw: bool = True
+    notify: str | None = None
+    notify_secret: str | None = field(default=None, repr=False)
+    mns_endpoint: str | None = None
     families: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def family(self, name: str) -> Any:
@@ -170,6 +247,15 @@ class Settings:
         for bucket in buckets:
             if not is_bucket_name(bucket):
                 raise ConfigError(f"FCOCR_RECONCILE_BUCKETS: {bucket!r} is not a bucket name")
+        sse, sse_key_id = env_sse(env)
+        notify = env_notify(env)
+        notify_secret = env_text(env, "FCOCR_NOTIFY_SECRET")
+        mns_endpoint = env_url(env, "FCOCR_MNS_ENDPOINT")
+        if notify and notify.startswith("http") and not notify_secret:
+            raise ConfigError("FCOCR_NOTIFY is a webhook: set FCOCR_NOTIFY_SECRET, the key its signature is made with")
+        if notify and notify.startswith("mns:") and not mns_endpoint:
+            raise ConfigError("FCOCR_NOTIFY is an MNS topic: set FCOCR_MNS_ENDPOINT "
+                              "(https://<account-id>.mns.<region>-internal.aliyuncs.com)")
         from .recognizers import settings_type
 
         return cls(
@@ -189,6 +275,14 @@ class Settings:
             call_timeout=float(env_int(env, "FCOCR_CALL_TIMEOUT", int(cls.call_timeout), 1)),
             reconcile_buckets=buckets,
             reconcile_after=env_int(env, "FCOCR_RECONCILE_AFTER", cls.reconcile_after, 0),
+            delete_with_source=env_bool(env, "FCOCR_DELETE_WITH_SOURCE", cls.delete_with_source),
+            sse=sse,
+            sse_key_id=sse_key_id,
+            mask=env_names(env, "FCOCR_MASK"),
+            keep_raw=env_bool(env, "FCOCR_KEEP_RAW", cls.keep_raw),
+            notify=notify,
+            notify_secret=notify_secret,
+            mns_endpoint=mns_endpoint,
             families={name: settings_type(name).from_env(env)
                       for name in (family_names() if families is None else families)},
         )

@@ -24,12 +24,15 @@ class InvalidEvent(PermanentError):
 # What we do with each event name. Anything else is logged and ignored.
 PROCESS = "process"
 RESOLVE_SYMLINK = "resolve-symlink"
+REMOVE = "remove"  # the source was deleted: what fcocr derived from it goes too (removal.py)
 ACTIONS: dict[str, str] = {
     "ObjectCreated:PutObject": PROCESS,
     "ObjectCreated:PostObject": PROCESS,
     "ObjectCreated:CompleteMultipartUpload": PROCESS,
     "ObjectCreated:CopyObject": PROCESS,
     "ObjectCreated:PutSymlink": RESOLVE_SYMLINK,
+    "ObjectRemoved:DeleteObject": REMOVE,
+    "ObjectRemoved:DeleteObjects": REMOVE,
 }
 
 
@@ -49,7 +52,7 @@ class Upload:
 
     @property
     def action(self) -> str | None:
-        """``process``, ``resolve-symlink``, or None for an event to ignore."""
+        """``process``, ``resolve-symlink``, ``remove``, or None for an event to ignore."""
         return ACTIONS.get(self.event_name)
 
 

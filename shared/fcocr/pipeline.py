@@ -28,7 +28,7 @@ from urllib.parse import unquote
 from . import checkpoints, claims, fallback, imaging, logs
 from .config import MiB, Settings
 from .errors import FcocrError, InputError, ObjectNotFound, TransientError
-from .events import RESOLVE_SYMLINK, Upload, parse_oss_event
+from .events import REMOVE, RESOLVE_SYMLINK, Upload, parse_oss_event
 from .imaging import Document
 from .model import ALL_FORMATS, Capability, Limits, SourceRef
 from .recognizers import family
@@ -130,7 +130,7 @@ class Report:
 
     bucket: str
     key: str
-    status: str  # succeeded | failed | pending | skipped
+    status: str  # succeeded | failed | pending | skipped | removed (the source's derived objects deleted)
     reason: str = ""
     recognizer: str | None = None
     result_key: str | None = None
@@ -152,8 +152,9 @@ def _locate(storage: Storage, key: str) -> tuple[str, ObjectInfo]:
         return decoded, storage.head(decoded)
 
 
-def process(upload: Upload, runtime: Runtime, application: App | None = None) -> Report:
-    """Process one OSS record to the end: a result document, or a logged reason to skip."""
+def process(upload: Upload, runtime: Runtime, application: App | None = None, *, force: bool = False) -> Report:
+    """Process one OSS record to the end: a result document, or a logged reason to skip. ``force`` (the operator's
+    ``--force``) recognizes again even when a final result exists, though never beside a task in flight."""
     application = application or app()
     settings = application.settings
     base: dict[str, Any] = dict(bucket=upload.bucket, key=upload.key)
@@ -169,8 +170,13 @@ def process(upload: Upload, runtime: Runtime, application: App | None = None) ->
     if upload.key.endswith("/"):
         return skip("the object is a folder marker")
 
+    if upload.action == REMOVE:
+        from .removal import source_removed
+
+        return source_removed(upload, runtime, settings)
+
     storage = open_storage(upload.bucket, runtime, settings, upload.region)
-    writer = ResultWriter(storage, settings.result_suffix)
+    writer = ResultWriter.for_settings(storage, settings, runtime)
     started_at, t0 = utc_now(), time.monotonic()
     key = upload.key
     recognizer: str | None = None
@@ -192,7 +198,7 @@ def process(upload: Upload, runtime: Runtime, application: App | None = None) ->
         source = SourceRef(upload.bucket, key, info.etag, info.size)
         if is_result_object(content_key, info.metadata, settings.result_suffix):
             return skip("the object is an fcocr result (recursion guard)")
-        if writer.settled(key, info.etag):
+        if writer.settled(key, info.etag) and (not force or writer.in_flight(key, info.etag)):
             return skip("a final result already exists for this ETag")
         decision = application.router.route_for(key, info.metadata)
         recognizer, options, route = decision.recognizer, decision.options, decision.describe()
@@ -269,6 +275,10 @@ def _finish(upload: Upload, runtime: Runtime, storage: Storage, writer: ResultWr
         # No document could be written: raise, so FC retries and finally hands the event to OnFailure.
         logs.log(logging.ERROR, "result not written", status=doc.status, writeError=write_error.code, **fields)
         raise write_error from None
+    if report.result_key is None:  # the source is gone (deleted, or never there): nothing to sit beside
+        report.status, report.reason = "skipped", "the source no longer exists: no result written"
+        logs.log(logging.INFO, "skipped", reason=report.reason, **fields)
+        return report
     logs.log(logging.WARNING if error else logging.INFO, "document", status=doc.status, **fields)
     if error is not None and error.retryable:
         raise error  # the page checkpoints stay: FC's retry resumes at the first unanswered page

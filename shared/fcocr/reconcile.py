@@ -3,7 +3,9 @@
 The timer (``functions/scan_reconcile``) walks ``FCOCR_RECONCILE_BUCKETS``. Every task record older than
 ``FCOCR_RECONCILE_AFTER`` seconds is due; due records are grouped by the family whose ``task_kinds`` name their
 kind, and that family's ``finish_due`` finishes what it can from the vendor's own answer (through
-``tasks.finish``). Claims whose claimant died without a result are finished by ``claims.sweep``. Receipts older than ``RECEIPT_SECONDS`` are dropped. A fault in one bucket or task does not
+``tasks.finish``). Claims whose claimant died without a result are finished by ``claims.sweep``. Receipts older
+than ``RECEIPT_SECONDS`` are dropped; records older than ``TASK_RECORD_SECONDS`` are finished as failed
+(TaskExpired) and removed. A fault in one bucket or task does not
 stop the others; the timer keeps ``TIME_RESERVE`` seconds of its run to record what was finished.
 """
 
@@ -16,12 +18,15 @@ from typing import Any
 
 from . import claims, logs, tasks
 from .config import Settings
-from .errors import FcocrError
+from .errors import FcocrError, PermanentError
 from .recognizers import family_for_task
 from .runtime import Runtime
 from .storage import Storage, open_storage
 
 RECEIPT_SECONDS = 4 * 3600  # no service pushes or answers queries about a task for longer than this
+# A task record this old has outlived every vendor's result window (4 hours at most): its task is finished as
+# failed (TaskExpired) and the record removed, so neither a pending result nor the record stays for ever.
+TASK_RECORD_SECONDS = 24 * 3600
 TIME_RESERVE = 10.0  # seconds of the timer's run kept back to record what was finished
 
 
@@ -42,6 +47,18 @@ def not_finished(storage: Storage, record: tasks.TaskRecord, runtime: Runtime, e
     counts["errors"] += 1
 
 
+def expire(storage: Storage, record: tasks.TaskRecord, settings: Settings, runtime: Runtime, counts: Counter) -> None:
+    """A record past TASK_RECORD_SECONDS: its result says so (unless final already, or the source is gone)."""
+    error = PermanentError("the asynchronous task's result never arrived and the vendor no longer keeps it",
+                           code="TaskExpired")
+    try:
+        what = tasks.finish(storage, record, settings, runtime, error=error, require_pending=False)
+    except FcocrError as exc:
+        not_finished(storage, record, runtime, exc, counts)
+        return
+    counts["expired" if what == tasks.WRITTEN else what] += 1
+
+
 def reconcile_bucket(storage: Storage, settings: Settings, runtime: Runtime, now: float) -> dict[str, int]:
     """Finish what can be finished of one bucket's task records; counts of what happened."""
     counts: Counter = Counter()
@@ -50,6 +67,9 @@ def reconcile_bucket(storage: Storage, settings: Settings, runtime: Runtime, now
     for record in tasks.pending(storage):
         submitted = tasks.epoch(record.submitted_at)
         age = now - submitted if submitted is not None else float("inf")
+        if age > TASK_RECORD_SECONDS:
+            expire(storage, record, settings, runtime, counts)
+            continue
         if age < settings.reconcile_after:
             counts["waiting"] += 1
             continue

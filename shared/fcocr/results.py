@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .errors import FcocrError, PermanentError
+from .errors import FcocrError, ObjectNotFound, PermanentError
 from .model import Line, Outcome, SourceRef, TaskRef  # noqa: F401 - Line and Outcome: the documents' vocabulary
 from .storage import RESERVED_PREFIXES, RESULT_MARK, Storage
 
@@ -174,9 +174,23 @@ def _settles(status: Any, source_etag: Any, retryable: bool, etag: str) -> bool:
 class ResultWriter:
     """The one way a result document reaches storage."""
 
-    def __init__(self, storage: Storage, suffix: str) -> None:
+    def __init__(self, storage: Storage, suffix: str, *, masking: Any = None, notifier: Any = None,
+                 drop_orphans: bool = False) -> None:
         self.storage = storage
         self.suffix = suffix
+        self.masking = masking  # masking.Masking: applied by render, the last step before storage
+        self.notifier = notifier  # notify.Notifier: told when a final result is written
+        self.drop_orphans = drop_orphans  # FCOCR_DELETE_WITH_SOURCE: a result whose source is gone is deleted
+
+    @classmethod
+    def for_settings(cls, storage: Storage, settings: Any, runtime: Any = None) -> "ResultWriter":
+        """The writer as the settings configure it (masking, notifications, orphans); ``runtime`` for notifying."""
+        from .masking import Masking
+        from .notify import Notifier
+
+        return cls(storage, settings.result_suffix, masking=Masking.from_settings(settings),
+                   notifier=Notifier.from_settings(settings, runtime) if runtime is not None else None,
+                   drop_orphans=getattr(settings, "delete_with_source", True))
 
     def settled(self, source_key: str, etag: str) -> bool:
         """Is there a final result for this source ETag? (Then no recognizer may run again.)
@@ -193,6 +207,18 @@ class ResultWriter:
         existing = self.read(source_key)
         return existing is not None and existing.settles(etag)
 
+    def in_flight(self, source_key: str, etag: str) -> bool:
+        """Is an asynchronous task for this ETag in flight (a pending result)? Even a forced run never submits a
+        second paid task beside it."""
+        try:
+            meta = self.storage.head(result_key(source_key, self.suffix)).metadata
+        except PermanentError:
+            return False
+        if META_STATUS in meta and META_SOURCE_ETAG in meta:
+            return meta[META_STATUS] == PENDING and meta[META_SOURCE_ETAG] == etag
+        existing = self.read(source_key)
+        return existing is not None and existing.status == PENDING and existing.source.etag == etag
+
     def read(self, source_key: str) -> ResultDocument | None:
         """The existing document for ``source_key``, or None (absent or unreadable: then we redo it)."""
         try:
@@ -204,12 +230,41 @@ class ResultWriter:
         except (ValueError, RecursionError):
             return None
 
-    def write(self, doc: ResultDocument) -> str:
+    def render(self, doc: ResultDocument) -> bytes:
+        """The stored bytes of ``doc``. The last step of every result: whatever reads values (field extraction,
+        validation checks) has run on the unmasked document before this; here FCOCR_MASK and FCOCR_KEEP_RAW
+        apply (``masking.Masking.apply``), so nothing after this point can see a masked value."""
+        data = doc.to_json()
+        if self.masking is not None:
+            data = self.masking.apply(data)
+        # ensure_ascii=False: Chinese text stays readable; long digit strings stay strings upstream.
+        return json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
+
+    def source_exists(self, source_key: str) -> bool:
+        try:
+            self.storage.head(source_key)
+        except ObjectNotFound:
+            return False
+        return True
+
+    def write(self, doc: ResultDocument) -> str | None:
+        """Write ``doc`` beside its source; its key, or None when the source no longer exists (then nothing
+        stays written: a result must not outlive the document it describes, whose deletion may run before,
+        during or after this write -- hence a look before and after)."""
         key = result_key(doc.source.key, self.suffix)
+        if not self.source_exists(doc.source.key):
+            if self.drop_orphans:
+                self.storage.delete(key)
+            return None
         metadata = dict([RESULT_MARK])
         metadata[META_STATUS] = doc.status
         metadata[META_SOURCE_ETAG] = doc.source.etag
         if doc.error is not None:
             metadata[META_RETRYABLE] = "true" if doc.error.get("retryable") else "false"
-        self.storage.write(key, doc.to_bytes(), content_type=RESULT_CONTENT_TYPE, metadata=metadata)
+        self.storage.write(key, self.render(doc), content_type=RESULT_CONTENT_TYPE, metadata=metadata)
+        if not self.source_exists(doc.source.key):  # deleted while we wrote: its cleanup may have run already
+            self.storage.delete(key)
+            return None
+        if self.notifier is not None and doc.status != PENDING and doc.settles(doc.source.etag):  # final
+            self.notifier.announce(doc, key)
         return key

@@ -297,6 +297,16 @@ def _oss_bucket(endpoint: str, bucket: str, region: str, creds: Credentials) -> 
         return cached
 
 
+def encryption_headers(settings: Settings) -> dict[str, str]:
+    """The OSS server-side encryption headers of FCOCR_SSE, for every object fcocr writes ({} when unset)."""
+    if not settings.sse:
+        return {}
+    headers = {"x-oss-server-side-encryption": settings.sse}
+    if settings.sse == "KMS" and settings.sse_key_id:
+        headers["x-oss-server-side-encryption-key-id"] = settings.sse_key_id
+    return headers
+
+
 class _AlreadyExists(Exception):
     """An exclusive create found the key taken (OSS 409 FileAlreadyExists)."""
 
@@ -305,7 +315,7 @@ class OssStorage:
     list_page = 1000  # keys per ListObjectsV2 page: OSS's maximum
 
     def __init__(self, bucket: str, *, endpoint: str, region: str, credentials: Credentials | None,
-                 public_endpoint: str | None = None) -> None:
+                 public_endpoint: str | None = None, encryption: dict[str, str] | None = None) -> None:
         if not credentials:
             raise PermanentError(
                 "no credentials for OSS: FC context.credentials is empty and ALIBABA_CLOUD_ACCESS_KEY_ID/"
@@ -314,6 +324,7 @@ class OssStorage:
         self.bucket = bucket
         self.region = region
         self.endpoint = endpoint
+        self.encryption = dict(encryption or {})  # see write_headers
         self._bucket = _oss_bucket(endpoint, bucket, region, credentials)
         # Vendors download presigned URLs from outside our VPC: sign for the public endpoint.
         self._public = (_oss_bucket(public_endpoint, bucket, region, credentials)
@@ -357,16 +368,20 @@ class OssStorage:
             raise _too_large(key, length, max_bytes)
         return self._call(key, result.read)
 
+    def write_headers(self, content_type: str, metadata: dict[str, str]) -> dict[str, str]:
+        """The headers of every object fcocr writes: type, user metadata, and the configured server-side
+        encryption (FCOCR_SSE). Every write method (a PutObject, a create-if-absent) builds its headers here."""
+        return {"Content-Type": content_type, **{f"x-oss-meta-{k}": v for k, v in metadata.items()},
+                **self.encryption}
+
     def write(self, key: str, data: bytes, *, content_type: str, metadata: dict[str, str]) -> None:
         # A PutObject replaces the object whole: OSS readers never see a partial document.
-        headers = {"Content-Type": content_type, **{f"x-oss-meta-{k}": v for k, v in metadata.items()}}
-        self._call(key, self._bucket.put_object, key, data, headers=headers)
+        self._call(key, self._bucket.put_object, key, data, headers=self.write_headers(content_type, metadata))
 
     def create_exclusive(self, key: str, data: bytes, *, content_type: str, metadata: dict[str, str]) -> bool:
         # x-oss-forbid-overwrite makes PutObject fail with 409 FileAlreadyExists when the key exists: OSS decides
         # atomically, so of two creators exactly one succeeds.
-        headers = {"Content-Type": content_type, "x-oss-forbid-overwrite": "true",
-                   **{f"x-oss-meta-{k}": v for k, v in metadata.items()}}
+        headers = {**self.write_headers(content_type, metadata), "x-oss-forbid-overwrite": "true"}
         try:
             self._call(key, self._put_forbidding_overwrite, key, data, headers)
         except _AlreadyExists:
@@ -420,10 +435,11 @@ def open_storage(bucket: str, runtime: Runtime, settings: Settings, region: str 
     staging bucket in another region, reached and presigned through that endpoint) or the region's own."""
     if settings.local_root:
         return LocalStorage(settings.local_root, bucket)
+    encryption = encryption_headers(settings)
     if endpoint:
         return OssStorage(bucket, endpoint=endpoint, region=region, credentials=runtime.credentials,
-                          public_endpoint=endpoint)
+                          public_endpoint=endpoint, encryption=encryption)
     region = region or runtime.region
     public = settings.oss_public_endpoint or (f"https://oss-{region}.aliyuncs.com" if region else None)
     return OssStorage(bucket, endpoint=oss_endpoint(settings, region), region=region,
-                      credentials=runtime.credentials, public_endpoint=public)
+                      credentials=runtime.credentials, public_endpoint=public, encryption=encryption)

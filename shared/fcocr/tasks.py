@@ -30,7 +30,7 @@ from typing import Any, Iterator
 from . import logs
 from .errors import FcocrError, ObjectNotFound, PermanentError
 from .model import Outcome, SourceRef, TaskRef
-from .results import PENDING, SUCCEEDED, ResultDocument, ResultWriter, utc_now
+from .results import PENDING, SUCCEEDED, ResultDocument, ResultWriter, result_key, utc_now
 from .runtime import Runtime
 from .storage import TASK_PREFIX, Storage, delete_staged
 
@@ -199,7 +199,7 @@ def finish(storage: Storage, record: TaskRecord, settings: Any, runtime: Runtime
     NOT_READY when ``require_pending`` and the source's result is not yet this task's pending document (the
     upload function writes it just after submitting: a callback can overtake it). Storage faults raise.
     """
-    writer = ResultWriter(storage, settings.result_suffix)
+    writer = ResultWriter.for_settings(storage, settings, runtime)
     existing = writer.read(record.key)
     same_etag = existing is not None and existing.source.etag == record.etag
     if existing is not None and same_etag and existing.status != PENDING and existing.settles(record.etag):
@@ -213,6 +213,8 @@ def finish(storage: Storage, record: TaskRecord, settings: Any, runtime: Runtime
     except ObjectNotFound:
         current = None
     if current != record.etag:  # replaced or deleted since: this result is for nothing that exists
+        if current is None and writer.drop_orphans and existing is not None:
+            storage.delete(result_key(record.key, settings.result_suffix))  # a pending document, orphaned
         close(storage, record, settings, runtime, None, receipt=receipt)
         return STALE
     if not ours and require_pending:
@@ -235,7 +237,9 @@ def finish(storage: Storage, record: TaskRecord, settings: Any, runtime: Runtime
         doc = ResultDocument(status=SUCCEEDED, outcome=outcome, **common)
     if ours and existing is not None:
         doc.billed_calls = existing.billed_calls  # what submitting the task cost, as the pending document said
-    writer.write(doc)
+    if writer.write(doc) is None:  # the source was deleted meanwhile: its result is dropped, not written
+        close(storage, record, settings, runtime, None, receipt=receipt)
+        return STALE
     logs.log(logging.WARNING if error else logging.INFO, "task finished", requestId=runtime.request_id,
              bucket=record.bucket, key=record.key, recognizer=record.recognizer, taskId=record.task_id,
              status=doc.status, errorCode=error.code if error else None)

@@ -23,6 +23,11 @@ Supported: ListBuckets, PutBucket, DeleteBucket, GetBucketLocation, ListObjects 
 DeleteMultipleObjects, PutObject, GetObject (Range, conditional headers, response-* overrides),
 HeadObject, GetObjectMeta, DeleteObject, CopyObject, PutSymlink, GetSymlink.
 Anything else answers 501 NotImplemented rather than pretending to succeed.
+
+Server-side encryption: PutObject and CopyObject check ``x-oss-server-side-encryption`` (AES256, KMS or SM4,
+else 400 InvalidEncryptionAlgorithmError) and ``x-oss-server-side-encryption-key-id`` (only with KMS, else 400
+InvalidArgument), store them with the object, return them on GET/HEAD, and ``head()`` reports them as
+``encryption`` (absent when none was asked for) so tests can assert what each write asked for.
 """
 
 from __future__ import annotations
@@ -168,6 +173,8 @@ class _StoredObject:
     headers: Dict[str, str]        # stored standard headers (Cache-Control...)
     storage_class: str = 'Standard'
     symlink_target: Optional[str] = None
+    # Server-side encryption as requested: x-oss-server-side-encryption and -key-id ({} = none).
+    encryption: Dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def object_type(self) -> str:
@@ -376,6 +383,8 @@ class OssEmulator(LoopbackEmulator):
                 'content_type': obj.content_type}
         if obj.symlink_target is not None:
             info['symlink_target'] = obj.symlink_target
+        if obj.encryption:
+            info['encryption'] = dict(obj.encryption)
         return info
 
     def keys(self, bucket: str) -> List[str]:
@@ -1017,6 +1026,26 @@ class OssEmulator(LoopbackEmulator):
             raise _err_invalid_argument('no such object access control exists', 'x-oss-object-acl',
                                         acl)
 
+    @staticmethod
+    def _encryption(req: _Request) -> Dict[str, str]:
+        """The server-side encryption a write asks for, checked as OSS checks it: AES256, KMS or SM4, and a
+        key id only with KMS."""
+        algorithm = req.headers.get('x-oss-server-side-encryption')
+        key_id = req.headers.get('x-oss-server-side-encryption-key-id')
+        out: Dict[str, str] = {}
+        if algorithm is not None:
+            if algorithm not in ('AES256', 'KMS', 'SM4'):
+                raise OssServiceError(400, 'InvalidEncryptionAlgorithmError',
+                                      'The Encryption request you specified is not valid. Supported value: '
+                                      'AES256/KMS/SM4.')
+            out['x-oss-server-side-encryption'] = algorithm
+        if key_id is not None:
+            if algorithm != 'KMS':
+                raise _err_invalid_argument('x-oss-server-side-encryption-key-id is only valid with KMS.',
+                                            'x-oss-server-side-encryption-key-id', key_id)
+            out['x-oss-server-side-encryption-key-id'] = key_id
+        return out
+
     def _store(self, req: _Request, obj: _StoredObject) -> None:
         """Store under the lock, honouring x-oss-forbid-overwrite atomically."""
         forbid = req.headers.get('x-oss-forbid-overwrite', '').lower() == 'true'
@@ -1037,6 +1066,7 @@ class OssEmulator(LoopbackEmulator):
         obj = _new_object(req.body, req.headers.get('content-type') or 'application/octet-stream',
                           self._user_metadata(req), self._stored_headers(req),
                           self._storage_class(req))
+        obj.encryption = self._encryption(req)
         self._store(req, obj)
         return _Response(200, [('ETag', '"%s"' % obj.etag),
                                ('Content-MD5', obj.content_md5),
@@ -1077,6 +1107,7 @@ class OssEmulator(LoopbackEmulator):
             obj = _new_object(source.data, source.content_type, source.metadata, source.headers,
                               self._storage_class(req, source.storage_class),
                               symlink_target=source.symlink_target)
+        obj.encryption = self._encryption(req)
         self._store(req, obj)
         body = ('<CopyObjectResult><ETag>"%s"</ETag><LastModified>%s</LastModified>'
                 '</CopyObjectResult>' % (obj.etag, _iso8601(obj.last_modified)))
@@ -1180,6 +1211,7 @@ class OssEmulator(LoopbackEmulator):
         if status == 200 and obj.symlink_target is None:
             headers.append(('Content-MD5', data_obj.content_md5))
         headers += [('x-oss-meta-' + k, v.decode('latin-1')) for k, v in obj.metadata.items()]
+        headers += list(data_obj.encryption.items())
         if head:
             return _Response(status, headers, content_length=len(data))
         return _Response(status, headers, data)

@@ -313,7 +313,8 @@ class Backfill:
                  invoker: FcInvoker | None = None, invokers: int | None = None, checkpoint: Path | None = None,
                  restart: bool = False, dry_run: bool = False, credentials: Credentials | None = None,
                  attempts: int = 10, backoff: float = 0.2, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep, progress: Any = None, count_total: bool = True) -> None:
+                 sleep: Callable[[float], None] = time.sleep, progress: Any = None, count_total: bool = True,
+                 force: bool = False) -> None:
         if workers < 1:
             raise ConfigError(f"--workers must be at least 1, not {workers}")
         if qps is not None and not qps > 0:
@@ -322,6 +323,9 @@ class Backfill:
             raise ConfigError(f"--batch must be between 1 and {MAX_BATCH}, not {batch}")
         if remote and application.settings.local_root:
             raise ConfigError("--remote invokes the deployed function, which cannot read FCOCR_LOCAL_ROOT: unset it")
+        if remote and force:
+            raise ConfigError("--force recognizes here only: the deployed function skips documents with a final "
+                              "result (drop --remote)")
         if remote and invoker is None and not dry_run:
             raise ConfigError("--remote needs an FC invoker")
         settings = application.settings
@@ -336,6 +340,7 @@ class Backfill:
                 application = App(settings, application.router)
         self.target, self.app, self.remote, self.region = target, application, remote, region
         self.workers, self.batch_size, self.invoker, self.dry_run = workers, batch, invoker, dry_run
+        self.force = force
         self.qps = qps if qps is not None else (DEFAULT_QPS if remote else None)
         self.invokers = invokers or max(2, min(32, math.ceil((self.qps or DEFAULT_QPS) / 5)))
         self.clock, self.sleep, self.count_total = clock, sleep, count_total
@@ -594,8 +599,14 @@ class Backfill:
             outcome, detail = "failed", TransientError(f"unexpected {type(exc).__name__}: {exc}", code="InternalError")
         self._events.put((kind, outcome, seqs, detail))
 
+    def _skipped(self, info: ObjectInfo) -> bool:
+        """The function's own rule: a final result settles the document; with --force only a task in flight."""
+        if self.force:
+            return self.writer.in_flight(info.key, info.etag)
+        return self.writer.settled(info.key, info.etag)
+
     def _check(self, seq: int, info: ObjectInfo) -> tuple[str, Any]:
-        if self.writer.settled(info.key, info.etag):
+        if self._skipped(info):
             return "settled", None
         if self.dry_run and not self.remote:
             try:
@@ -605,14 +616,14 @@ class Backfill:
         return "ready", info
 
     def _local(self, seq: int, info: ObjectInfo) -> tuple[str, Any]:
-        if self.writer.settled(info.key, info.etag):
+        if self._skipped(info):
             return "settled", None
         bucket = self._quota_bucket(info)
         if bucket is not None:
             bucket.acquire()
         upload = Upload(EVENT_NAME, self.target.bucket, info.key, self.region, info.size, info.etag)
         runtime = Runtime(request_id=f"backfill-{self.run_id}-{seq}", credentials=self.credentials, region=self.region)
-        return "processed", process(upload, runtime, self.app)
+        return "processed", process(upload, runtime, self.app, force=self.force)
 
     def _quota_bucket(self, info: ObjectInfo) -> TokenBucket | None:
         """The token bucket of the recognizer this object is routed to (its metadata may choose one)."""
@@ -640,6 +651,17 @@ class Backfill:
 
 
 # ------------------------------------------------------------------------------------------ summary
+def cost_of(summary: Summary) -> Any:
+    """The billed calls a (dry) run's routed documents cost (tools.reprocess)."""
+    from .reprocess import Cost
+
+    cost = Cost()
+    for recognizer, n in summary.would_recognizers.items():
+        for _ in range(n):
+            cost.add(None if recognizer.startswith("(") else recognizer, again=False)
+    return cost
+
+
 def summary_rows(summary: Summary) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = [("listed", str(summary.listed))]
     for reason, n in sorted(summary.skipped.items()):
@@ -649,6 +671,8 @@ def summary_rows(summary: Summary) -> list[tuple[str, str]]:
         rows.append((verb, str(summary.would)))
         for recognizer, n in sorted(summary.would_recognizers.items()):
             rows.append((f"  with {recognizer}", str(n)))
+        if summary.mode == "local":
+            rows.append(("billed vendor calls, at least", str(cost_of(summary).billed_calls)))
     elif summary.mode == "remote":
         rows.append(("invoked", f"{summary.invoked} documents in {summary.invocations} invocations"))
         if summary.invoke_rate is not None:
@@ -693,6 +717,9 @@ def add_arguments(p: Any) -> None:
                    help="forget the checkpoint and list from the start (objects with a final result are still skipped)")
     p.add_argument("--dry-run", action="store_true",
                    help="list and check, and say what would be done: nothing is invoked, processed or written")
+    p.add_argument("--force", action="store_true",
+                   help="recognize again even documents with a final result (here only); a first pass lists the "
+                        "prefix and says how many billed calls that costs")
 
 
 def command(args: Any, out: Any = None) -> int:
@@ -717,10 +744,15 @@ def command(args: Any, out: Any = None) -> int:
         elif not args.dry_run:
             invoker = FcInvoker(endpoint, credentials, args.service, function, args.qualifier)
     progress = Progress(None)
-    runner = Backfill(target, application, remote=args.remote, region=args.region or "", workers=args.workers,
-                      qps=args.qps, batch=args.batch, invoker=invoker,
-                      checkpoint=Path(args.checkpoint) if args.checkpoint else None, restart=args.restart,
-                      dry_run=args.dry_run, credentials=credentials, progress=progress)
+    force = bool(getattr(args, "force", False))
+    common = dict(remote=args.remote, region=args.region or "", workers=args.workers, qps=args.qps,
+                  batch=args.batch, checkpoint=Path(args.checkpoint) if args.checkpoint else None,
+                  restart=args.restart, credentials=credentials, force=force)
+    if force and not args.dry_run:  # the cost first: a dry pass over the same listing
+        counted = Backfill(target, application, dry_run=True, **common).run()
+        print(f"--force: {counted.would} documents to recognize again or for the first time: at least "
+              f"{cost_of(counted).billed_calls} billed vendor calls", file=out)
+    runner = Backfill(target, application, invoker=invoker, dry_run=args.dry_run, progress=progress, **common)
     if args.remote:
         name = invoker.name if invoker else (function if fc3 else f"{args.service}/{function}")
         how = (f"{name} at {endpoint}, asynchronously: {args.batch} records an invocation, "

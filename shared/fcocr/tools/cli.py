@@ -1,6 +1,7 @@
 """The ``fcocr`` command: run the real handlers on a laptop, against a local directory.
 
-    fcocr process PATH...            recognize files (or every document under directories); results land beside them
+    fcocr process PATH... [--force] [--dry-run]
+                                     recognize files (or every document under directories); results land beside them
     fcocr demo [--out DIR]           copy the shipped samples to DIR and process them
     fcocr invoke ocr-upload --event FILE [--root DIR]
                                      run functions/ocr_upload's handler on a console test event
@@ -11,6 +12,8 @@
     fcocr serve callback [--port N]  the callback function on a loopback HTTP server (what Content Security POSTs to)
     fcocr backfill oss://bucket/prefix [--remote]
                                      the documents already in a bucket: recognized here, or by invoking the deployed function
+    fcocr export PATH|oss://bucket/prefix --format csv|xlsx|jsonl [--type T] [--out FILE]
+                                     the results as one table: a row per document, its fields, status and checks
     fcocr check                      validate the environment and routes, as a cold start would
     fcocr package [--routes SPEC]    build build/<function>.zip (fcocr + runtime dependencies) for Function Compute
     fcocr deploy-files [--check]     write template.yml, s.yaml and deploy/ from fcocr.deploy (the one declaration)
@@ -72,16 +75,37 @@ def collect(paths: Iterable[str], suffix: str) -> list[LocalUpload]:
     return uploads
 
 
-def _run_one(application: App, upload: LocalUpload) -> Report:
+def _run_one(application: App, upload: LocalUpload, force: bool = False) -> Report:
     record = Upload(PROCESS_EVENT, upload.bucket, upload.key, size=upload.path.stat().st_size)
     try:  # the upload function's own entry, as FC would call it for this record
-        return process(record, Runtime.from_context(LocalContext()), application)
+        return process(record, Runtime.from_context(LocalContext()), application, force=force)
     except FcocrError as exc:  # a transient fault that FC would retry: report it, go on with the rest
         return Report(upload.bucket, upload.key, "failed", reason=exc.message, error_code=exc.code)
 
 
+def estimate(application: App, uploads: Sequence[LocalUpload], force: bool):
+    """What processing ``uploads`` will recognize and cost (tools.reprocess)."""
+    from ..results import ResultWriter
+    from ..storage import LocalStorage
+    from .reprocess import Cost, route_of, would_recognize
+
+    cost = Cost()
+    for upload in uploads:
+        storage = LocalStorage(str(upload.root), upload.bucket)
+        try:
+            info = storage.head(upload.key)
+        except FcocrError:
+            continue
+        recognize, final = would_recognize(ResultWriter(storage, application.settings.result_suffix), info,
+                                           force=force)
+        if recognize:
+            cost.add(route_of(application.router, info), again=final)
+    return cost
+
+
 def process_paths(paths: Sequence[str], *, workers: int = 1, recognizer: str | None = None,
-                  routes: str | None = None, out=None) -> list[tuple[LocalUpload, Report]]:
+                  routes: str | None = None, out=None, force: bool = False,
+                  dry_run: bool = False) -> list[tuple[LocalUpload, Report]]:
     out = out or sys.stdout
     application = App.from_env()
     if routes:
@@ -93,6 +117,10 @@ def process_paths(paths: Sequence[str], *, workers: int = 1, recognizer: str | N
     if not uploads:
         print("fcocr: nothing to process (directories are searched for " + " ".join(DOCUMENT_SUFFIXES) + ")", file=out)
         return []
+    if force or dry_run:  # say what it costs before the first call
+        print(("dry run: " if dry_run else "") + estimate(application, uploads, force).describe(), file=out)
+        if dry_run:
+            return []
     workers = max(1, workers)
     threads = application.settings.family("local").ocr_threads
     if threads == 0 and workers > 1:  # give each worker its share of the cores
@@ -103,7 +131,7 @@ def process_paths(paths: Sequence[str], *, workers: int = 1, recognizer: str | N
     def run(upload: LocalUpload) -> tuple[LocalUpload, Report]:
         settings = dataclasses.replace(application.settings.with_family("local", ocr_threads=threads),
                                        local_root=str(upload.root))
-        report = _run_one(App(settings, application.router), upload)
+        report = _run_one(App(settings, application.router), upload, force)
         return upload, report
 
     pool = ThreadPoolExecutor(max_workers=workers)
@@ -146,7 +174,8 @@ def print_summary(done: list[tuple[LocalUpload, Report]], out=None) -> None:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
-    done = process_paths(args.paths, workers=args.workers, recognizer=args.recognizer, routes=args.routes)
+    done = process_paths(args.paths, workers=args.workers, recognizer=args.recognizer, routes=args.routes,
+                         force=args.force, dry_run=args.dry_run)
     return 1 if any(r.status == "failed" for _, r in done) and args.strict else 0
 
 
@@ -289,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recognizer", help="use this recognizer for every file instead of the routes")
     p.add_argument("--routes", help="routes file or inline JSON (default: FCOCR_ROUTES, else the shipped routes.yml)")
     p.add_argument("--strict", action="store_true", help="exit 1 if any document failed")
+    p.add_argument("--force", action="store_true",
+                   help="recognize again even when a final result exists (says how many billed calls first)")
+    p.add_argument("--dry-run", action="store_true", help="say what would be recognized and billed; do nothing")
     p.set_defaults(func=cmd_process)
 
     p = sub.add_parser("demo", help="process the shipped sample documents, offline")
@@ -318,7 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_backfill)
 
     from ..recognizers import FAMILY_MODULES
+    from . import export
     from .package import BUDGET_MB
+
+    p = sub.add_parser("export", help="the results under a directory or an OSS prefix as one table (csv, xlsx, jsonl)")
+    export.add_arguments(p)
+    p.set_defaults(func=export.command)
 
     p = sub.add_parser("package", help="build the deployable zips of the FC functions (build/<function>.zip)")
     p.add_argument("--out", default="build", help="output directory (default ./build, template.yml's CodeUri)")

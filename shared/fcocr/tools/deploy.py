@@ -28,8 +28,10 @@ DEFAULT_RUNTIME = "python3.12"  # new deploys (FC 3.0); FC 2.0 stays on python3.
 FC2_RUNTIME = "python3.10"
 FC3_NAME_PREFIX = "fcocr-"  # FC 3.0 has no services: function names are the account's, per region
 FC2_SERVICE = "fcocr"
-# Whole objects only: ObjectCreated:* would also fire for every part of a multipart upload.
-UPLOAD_EVENTS = ("ObjectCreated:PutObject", "ObjectCreated:PostObject", "ObjectCreated:CompleteMultipartUpload")
+# Whole objects only: ObjectCreated:* would also fire for every part of a multipart upload. Deletions too: a
+# deleted document's result, task record and staged copies go with it (FCOCR_DELETE_WITH_SOURCE).
+UPLOAD_EVENTS = ("ObjectCreated:PutObject", "ObjectCreated:PostObject", "ObjectCreated:CompleteMultipartUpload",
+                 "ObjectRemoved:DeleteObject", "ObjectRemoved:DeleteObjects")
 
 
 def fc3_name(name: str) -> str:
@@ -124,6 +126,23 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("GreenCallbackUrl", "String", "GREEN_CALLBACK_URL - scan_callback's HTTP trigger URL (known after the "
               "first deploy: the stack's CallbackUrl output; empty = results only through scan_reconcile).",
               default="", group="vendors"),
+    Parameter("DeleteWithSource", "String", "FCOCR_DELETE_WITH_SOURCE - when a document is deleted, delete its "
+              "result, task record and staged copies too (personal data leaves with its document).",
+              default="true", allowed_values=("true", "false")),
+    Parameter("ServerSideEncryption", "String", "FCOCR_SSE - OSS server-side encryption of every object fcocr "
+              "writes: empty (none), AES256, KMS or KMS:<key-id> (KMS also needs kms:GenerateDataKey and kms:Decrypt "
+              "on the key in the role: README, Operating in production).", default="",
+              allowed_pattern="^(|AES256|KMS|KMS:[A-Za-z0-9-]+)$"),
+    Parameter("MaskFields", "String", "FCOCR_MASK - comma-separated normalized fields masked in results "
+              "(e.g. idNumber,cardNumber); empty: none.", default=""),
+    Parameter("KeepRaw", "String", "FCOCR_KEEP_RAW - keep the vendor's raw answer in results (masked like the "
+              "fields).", default="true", allowed_values=("true", "false")),
+    Parameter("Notify", "String", "FCOCR_NOTIFY - where to announce a final result: mns:topic/NAME or an https:// "
+              "webhook; empty: nowhere (MNS also needs mns:PublishMessage in the role: README).", default=""),
+    Parameter("NotifySecret", "String", "FCOCR_NOTIFY_SECRET - HMAC-SHA256 key of webhook notifications (secret; "
+              "pass an empty value if unused).", no_echo=True),
+    Parameter("MnsEndpoint", "String", "FCOCR_MNS_ENDPOINT - MNS endpoint URL, for an mns:topic/NAME notification; "
+              "empty if unused.", default=""),
     *(Parameter(market_parameter(i), "String", f"{market_url_variable(i)} - URL of your market.{i} purchase (its "
                 "API page in the Cloud Market console); empty if unused.", default="", group="vendors")
       for i in MARKET_IDS),
@@ -148,6 +167,13 @@ DEPLOYED_VALUES: dict[str, str] = {
     "GREEN_CRYPT_TYPE": "${GreenCryptType}",
     "GREEN_CALLBACK_URL": "${GreenCallbackUrl}",
     "FCOCR_RECONCILE_BUCKETS": "${BucketName}",
+    "FCOCR_DELETE_WITH_SOURCE": "${DeleteWithSource}",
+    "FCOCR_SSE": "${ServerSideEncryption}",
+    "FCOCR_MASK": "${MaskFields}",
+    "FCOCR_KEEP_RAW": "${KeepRaw}",
+    "FCOCR_NOTIFY": "${Notify}",
+    "FCOCR_NOTIFY_SECRET": "${NotifySecret}",
+    "FCOCR_MNS_ENDPOINT": "${MnsEndpoint}",
 }
 LOCAL_ONLY: dict[str, str] = {
     "FCOCR_LOCAL_ROOT": "a local directory instead of OSS",
@@ -275,6 +301,11 @@ UPLOAD_VARIABLES = ("FCOCR_ROUTES", "FCOCR_RESULT_SUFFIX", "FCOCR_LOG_LEVEL", "A
                     "TENCENTCLOUD_SECRET_KEY", "TENCENTCLOUD_REGION", "GREEN_UID", "GREEN_SEED", "GREEN_CRYPT_TYPE",
                     "GREEN_CALLBACK_URL")
 
+# Every function that writes results writes them the same way: encrypted, masked, announced, never for a deleted
+# source.
+RESULT_WRITING_VARIABLES = ("FCOCR_DELETE_WITH_SOURCE", "FCOCR_SSE", "FCOCR_MASK", "FCOCR_KEEP_RAW", "FCOCR_NOTIFY",
+                            "FCOCR_NOTIFY_SECRET", "FCOCR_MNS_ENDPOINT")
+
 FUNCTIONS: tuple[Function, ...] = (
     Function(
         name="ocr_upload",
@@ -283,7 +314,7 @@ FUNCTIONS: tuple[Function, ...] = (
         # Runs once per instance: a bad routes file fails here, and the models load before the first request.
         initializer="index.initialize", initialization_timeout=60,
         sized=Sized("${UploadMemorySize}", "${UploadTimeout}"),
-        variables=UPLOAD_VARIABLES,
+        variables=(*UPLOAD_VARIABLES, *RESULT_WRITING_VARIABLES),
         triggers=(*(OssTrigger(_suffix_trigger_name(s), s) for s in DOCUMENT_SUFFIXES),
                   EventBridgeOssTrigger("onDocument", DOCUMENT_SUFFIXES)),
         async_config=AsyncConfig("${UploadMaxRetries}", 86400, FAILURE_QUEUE_ARN),
@@ -294,7 +325,8 @@ FUNCTIONS: tuple[Function, ...] = (
         handler="index.handler_fc3",  # FC 3.0 HTTP trigger: a JSON event in, {statusCode, headers, body} out
         fc2_handler="index.handler",  # FC 2.0 HTTP trigger: a WSGI application
         sized=Sized("${CallbackMemorySize}", "${CallbackTimeout}"),
-        variables=("FCOCR_RESULT_SUFFIX", "FCOCR_LOG_LEVEL", "GREEN_UID", "GREEN_SEED", "GREEN_CRYPT_TYPE"),
+        variables=("FCOCR_RESULT_SUFFIX", "FCOCR_LOG_LEVEL", "GREEN_UID", "GREEN_SEED", "GREEN_CRYPT_TYPE",
+                   *RESULT_WRITING_VARIABLES),
         triggers=(HttpTrigger("onResult", ("POST",)),),
     ),
     Function(
@@ -302,7 +334,7 @@ FUNCTIONS: tuple[Function, ...] = (
         description="Finish pending Content Security scans and viapi async jobs that no callback finished.",
         handler="index.handler",
         sized=Sized("${ReconcileMemorySize}", "${ReconcileTimeout}"),
-        variables=("FCOCR_RESULT_SUFFIX", "FCOCR_LOG_LEVEL", "FCOCR_RECONCILE_BUCKETS"),
+        variables=("FCOCR_RESULT_SUFFIX", "FCOCR_LOG_LEVEL", "FCOCR_RECONCILE_BUCKETS", *RESULT_WRITING_VARIABLES),
         triggers=(TimerTrigger("reconcile", "${ReconcileSchedule}"),),
         async_config=AsyncConfig(0),  # the next tick is the retry
     ),
@@ -359,8 +391,9 @@ def policy() -> tuple[Statement, ...]:
     return (
         Statement("Read the documents (HeadObject is authorized as GetObject), including the results' own HEAD.",
                   ("oss:GetObject", "oss:GetObjectMeta", "oss:GetSymlink"), bucket + "/${SourcePrefix}*"),
-        Statement("Write result documents only: the role cannot overwrite or delete a source document.",
-                  ("oss:PutObject",), bucket + "/${SourcePrefix}*" + DEFAULT_RESULT_SUFFIX),
+        Statement("Write result documents, and delete them with their source: the role cannot overwrite or delete a "
+                  "source document.",
+                  ("oss:PutObject", "oss:DeleteObject"), bucket + "/${SourcePrefix}*" + DEFAULT_RESULT_SUFFIX),
         *(Statement(f"fcocr's own objects under {p} (task records, receipts, staged inputs): written, read, deleted.",
                     ("oss:GetObject", "oss:PutObject", "oss:DeleteObject"), f"{bucket}/{p}*")
           for p in RESERVED_PREFIXES),
