@@ -81,6 +81,9 @@ FC_MARKER_ENVIRONMENT = {
 CORE_REQUIREMENT_GROUPS = {
     "oss2": "base",  # storage: every function reads and writes OSS
     "pypdfium2": "base",  # PDF page counts and rendering: needed by every family
+    # FCOCR_NOTIFY=mns:topic/NAME publishes through the MNS SDK: FC python3.12 ships none that can publish, and
+    # python3.10's aliyun-mns is another distribution of the same module, so every zip carries this small one.
+    "aliyun-mns-sdk": "base",
     "aliyun-fc2": "cli",  # fcocr backfill --remote invokes the function from your machine: never needed on FC
     "alibabacloud-fc20230330": "cli",  # the same for FC 3.0
 }
@@ -102,7 +105,7 @@ def family_names() -> tuple[str, ...]:
     return tuple(FAMILY_MODULES)
 
 
-PACKAGED_EXTRAS = ("oss", "cloud", "local")
+PACKAGED_EXTRAS = ("oss", "cloud", "local", "notify")
 
 
 @dataclasses.dataclass(frozen=True)
