@@ -13,6 +13,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from .errors import register_secret
+
 
 @dataclass(frozen=True)
 class Credentials:
@@ -32,13 +34,20 @@ def credentials_from(context: Any = None, env: Mapping[str, str] | None = None) 
         sk = getattr(creds, "access_key_secret", None) or getattr(creds, "accessKeySecret", None)
         token = getattr(creds, "security_token", None) or getattr(creds, "securityToken", None)
         if ak and sk:
-            return Credentials(ak, sk, token or None)
+            return _registered(Credentials(ak, sk, token or None))
     env = os.environ if env is None else env
     ak = env.get("ALIBABA_CLOUD_ACCESS_KEY_ID", "").strip()
     sk = env.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "").strip()
-    if ak and sk:
-        return Credentials(ak, sk, env.get("ALIBABA_CLOUD_SECURITY_TOKEN", "").strip() or None)
+    if ak and sk:  # checked for stray characters at start-up (config.Settings.from_env)
+        return _registered(Credentials(ak, sk, env.get("ALIBABA_CLOUD_SECURITY_TOKEN", "").strip() or None))
     return None
+
+
+def _registered(creds: Credentials) -> Credentials:
+    # The secret halves are masked wherever a library's error text might quote them.
+    register_secret(creds.access_key_secret)
+    register_secret(creds.security_token)
+    return creds
 
 
 @dataclass

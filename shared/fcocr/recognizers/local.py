@@ -32,7 +32,7 @@ class LocalSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "LocalSettings":
-        return cls(ocr_threads=env_int(env, "FCOCR_OCR_THREADS", cls.ocr_threads, 0))
+        return cls(ocr_threads=env_int(env, "FCOCR_OCR_THREADS", cls.ocr_threads, 0, 256))
 
 
 SETTINGS = LocalSettings

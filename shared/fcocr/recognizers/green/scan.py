@@ -148,7 +148,7 @@ def _server_fault(exc: Any) -> VendorFault:
     if code == "SDK.UnknownServerError" and "ServerResponseBody: " in message:
         try:
             envelope = json.loads(message.split("ServerResponseBody: ", 1)[1])
-        except ValueError:
+        except (ValueError, RecursionError):
             envelope = None
         if isinstance(envelope, dict) and envelope.get("msg"):
             msg = str(envelope["msg"])
@@ -341,14 +341,19 @@ def task_error(item: Any, request_id: str | None = None) -> FcocrError:
     return classify(VendorFault(NAME, status, msg.split(":", 1)[0].strip(), f"task {code}: {msg}", request_id))
 
 
-def _strings(value: Any) -> Any:
-    """The vendor's own fields with every scalar as a string (numbers would lose digits and zeros)."""
-    if isinstance(value, dict):
-        return {k: _strings(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_strings(v) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+def _strings(info: dict) -> dict[str, str | None]:
+    """The vendor's own fields, every value a string or null as the README says: numbers as their digits
+    (they would lose digits and zeros), booleans, arrays and objects as their JSON text."""
+    return {str(k): _string(v) for k, v in info.items()}
+
+
+def _string(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
         return value
+    if isinstance(value, (list, dict)) and not value:
+        return None
+    if isinstance(value, (bool, list, dict)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
     return str(value)
 
 
