@@ -18,7 +18,7 @@ from collections import OrderedDict
 # and every error text, result error and log line passes through ``scrub``: whichever library produced a
 # text (an HTTP client quoting a header, an SDK echoing a request), a registered value never leaves.
 MASK = "***"
-MIN_SECRET_LENGTH = 6  # shorter values would mask ordinary words and numbers; no real credential is this short
+MIN_SECRET_LENGTH = 8  # shorter values would mask ordinary words and numbers (real keys are 16-40 characters)
 _SECRETS: OrderedDict[str, None] = OrderedDict()
 _SECRETS_LIMIT = 64  # STS keys rotate: keep the latest ones, not every one an instance ever saw
 _SECRETS_LOCK = threading.Lock()
