@@ -24,6 +24,7 @@ from fcocr.recognizers.aliyun import ACTIONS as VIAPI_ACTIONS
 from fcocr.recognizers.market import IDS as MARKET_IDS
 from fcocr.recognizers.market import url_variable as market_url_variable
 from fcocr.results import RESERVED_PREFIXES
+from fcocr.storage import LONG_KEY_PREFIX
 from fcocr.tasks import RECEIPT_SUFFIX, TASK_PREFIX, TASK_SUFFIX
 from fcocr.tools.package import FUNCTIONS as PACKAGED_FUNCTIONS
 
@@ -266,7 +267,8 @@ def test_trigger_filter_has_prefix_and_suffix_and_cannot_match_fcocrs_own_object
     assert suffix and not DEFAULT_RESULT_SUFFIX.endswith(suffix) and not suffix.endswith(DEFAULT_RESULT_SUFFIX)
     # What fcocr writes under the reserved prefixes: task records, receipts, staged inputs.
     own = [f"{TASK_PREFIX}{'0' * 40}{TASK_SUFFIX}", f"{TASK_PREFIX}{'0' * 40}{RECEIPT_SUFFIX}",
-           ".fcocr-staging/0123abcd-p1.fcocr-staging", ".fcocr-staging/0123abcd.fcocr-staging"]
+           ".fcocr-staging/0123abcd-p1.fcocr-staging", ".fcocr-staging/0123abcd.fcocr-staging",
+           f"{LONG_KEY_PREFIX}{'0' * 64}{DEFAULT_RESULT_SUFFIX}"]
     assert {k.split("/")[0] + "/" for k in own} == set(RESERVED_PREFIXES)
     assert not any(k.endswith(suffix) or k.lower().endswith(suffix) for k in own)
 
@@ -393,11 +395,11 @@ def test_statements_are_plain_allows_on_one_resource_each():
 
 
 def test_oss_access_is_the_source_prefix_the_results_and_the_reserved_prefixes():
-    assert grants("oss:GetObject") == {"acs:oss:*:*:docs/inbox/*", "acs:oss:*:*:docs/.fcocr-tasks/*",
-                                       "acs:oss:*:*:docs/.fcocr-staging/*"}
+    assert grants("oss:GetObject") == {"acs:oss:*:*:docs/inbox/*", *(f"acs:oss:*:*:docs/{p}*" for p in RESERVED_PREFIXES)}
     assert grants("oss:PutObject") == {f"acs:oss:*:*:docs/inbox/*{DEFAULT_RESULT_SUFFIX}",
                                        *(f"acs:oss:*:*:docs/{p}*" for p in RESERVED_PREFIXES)}
-    assert grants("oss:DeleteObject") == {f"acs:oss:*:*:docs/{p}*" for p in RESERVED_PREFIXES}
+    # Results of long keys are written, never deleted.
+    assert grants("oss:DeleteObject") == {f"acs:oss:*:*:docs/{p}*" for p in RESERVED_PREFIXES if p != LONG_KEY_PREFIX}
     assert grants("oss:ListObjects") == {"acs:oss:*:*:docs"}
     (listing,) = [s for s in statements() if "oss:ListObjects" in s["Action"]]
     assert listing["Condition"] == {"StringLike": {"oss:Prefix": ["inbox/*", f"{TASK_PREFIX}*"]}}
