@@ -22,7 +22,7 @@ from fcocr.runtime import Credentials, Runtime
 from fcocr.storage import OssStorage
 from fcocr.tools import cli
 
-from .cloud import AK, BUCKET, SK, TOKEN, fc_context, image, pdf, result, route, upload
+from .cloud import AK, BUCKET, SK, TOKEN, fc_context, frozen_time_left, image, pdf, result, route, upload
 from .emulators.green import GreenEmulator, load_examples
 from .emulators.viapi import ViapiEmulator
 
@@ -473,8 +473,10 @@ def viapi(monkeypatch, oss):
 
 def test_a_pending_viapi_async_job_is_finished_by_reconcile_and_its_staged_copy_dropped(monkeypatch, oss, viapi):
     viapi.async_polls_before_done = 10_000
+    monkeypatch.setenv("FCOCR_VIAPI_POLL_MS", "60000")
     route(monkeypatch, "aliyun.TrimDocument")
-    out = upload(oss, "docs/long.pdf", pdf(1), timeout=8)  # the function's time runs short: pending
+    frozen_time_left(monkeypatch, 50.0)  # time for the calls, not for another poll interval: pending
+    out = upload(oss, "docs/long.pdf", pdf(1))
     assert out["records"][0]["status"] == "pending"
     doc = result(oss, "docs/long.pdf")
     # A staged input to drop when the job is final (as for a converted or non-Shanghai input).
@@ -495,9 +497,12 @@ def test_a_pending_viapi_async_job_is_finished_by_reconcile_and_its_staged_copy_
 
 def test_a_failed_viapi_async_job_is_recorded_failed_by_reconcile(monkeypatch, oss, viapi):
     viapi.async_polls_before_done = 10_000
+    monkeypatch.setenv("FCOCR_VIAPI_POLL_MS", "60000")
     route(monkeypatch, "aliyun.TrimDocument")
     viapi.fail_async_job(status="PROCESS_FAILED", code="InvalidFile", message="the file is damaged")
-    upload(oss, "docs/bad.pdf", pdf(1), timeout=8)
+    # Time for the calls (15 s each, 5 s reserve) but not for one more poll interval: pending, after one poll.
+    frozen_time_left(monkeypatch, 50.0)
+    upload(oss, "docs/bad.pdf", pdf(1))
     assert result(oss, "docs/bad.pdf")["status"] == "pending"
     viapi.async_polls_before_done = 0
     assert run_reconcile()["buckets"][BUCKET] == {"finished": 1}

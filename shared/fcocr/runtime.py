@@ -11,7 +11,7 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .errors import register_secret
 
@@ -58,7 +58,9 @@ class Runtime:
     credentials: Credentials | None = None
     region: str = ""
     function_name: str = ""
-    deadline: float | None = None  # time.monotonic() value; None = no limit known
+    deadline: float | None = None  # a ``clock()`` value; None = no limit known
+    # What "now" is for the deadline: injected by tests, so a deadline never depends on the machine's load.
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
 
     @classmethod
     def from_context(cls, context: Any = None) -> "Runtime":
@@ -80,7 +82,7 @@ class Runtime:
         )
 
     def remaining_seconds(self) -> float | None:
-        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+        return None if self.deadline is None else max(0.0, self.deadline - self.clock())
 
 
 @dataclass
