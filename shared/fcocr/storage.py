@@ -183,6 +183,8 @@ class LocalStorage:
 
     def write(self, key: str, data: bytes, *, content_type: str, metadata: dict[str, str]) -> None:
         path = self._own_path(key)
+        if not os.path.isdir(self.directory):  # as OSS: writing never creates a bucket (an event may name any)
+            raise PermanentError(f"local bucket {self.bucket!r} does not exist", code="NoSuchBucket")
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             self._replace(path, data, metadata)
