@@ -177,3 +177,15 @@ def test_the_read_timeout_is_set_by_default():
         assert server.RequestHandlerClass.timeout == cli.READ_TIMEOUT_SECONDS > 0
     finally:
         server.server_close()
+
+
+# ------------------------------------------------------------------------------ backfill --remote
+@pytest.mark.parametrize("account,region", [("１２３４５", "cn-shanghai"), ("12345", "cn shanghai"),
+                                            ("12345", "evil.com/x"), ("12345", "CN-SHANGHAI")])
+def test_the_fc_endpoint_is_built_only_from_a_real_account_id_and_region(account, region):
+    from fcocr.errors import ConfigError
+    from fcocr.tools.backfill import fc_endpoint
+
+    with pytest.raises(ConfigError):
+        fc_endpoint(region, account, env={})
+    assert fc_endpoint("cn-shanghai", "12345", env={}) == "https://12345.cn-shanghai.fc.aliyuncs.com"

@@ -59,7 +59,8 @@ def test_green_uid_in_full_width_digits_is_refused():
     assert Settings.from_env({"GREEN_UID": "1234567890"}).family("green").uid == "1234567890"
 
 
-@pytest.mark.parametrize("value", ["oss:///prefix", "oss://Bad_Bucket!/x", "oss://", "oss://ab/x", "s3://bucket/x"])
+@pytest.mark.parametrize("value", ["oss:///prefix", "oss://Bad_Bucket!/x", "oss://", "oss://ab/x", "s3://bucket/x",
+                                   "oss://bucket-ok/a\nb/", "oss://bucket-ok/a\x00b/"])
 def test_staging_locations_without_a_valid_bucket_are_refused(value):
     assert "FCOCR_VIAPI_STAGING" in refused({"FCOCR_VIAPI_STAGING": value}).message
 
