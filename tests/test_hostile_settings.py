@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -153,22 +154,51 @@ def test_an_appcode_quoted_by_the_http_library_reaches_no_result_and_no_log(monk
 # ------------------------------------------------------------------------------ fuzzing settings
 ODD_VALUES = st.one_of(
     st.text(max_size=30),
-    st.sampled_from(["0", "-1", "1e3", "0x10", "١٢٣", "１２", "²", "9" * 40, str(2 ** 63), "http://", "http:// x",
-                     "oss:///p", "oss://Bad!/p", ".jpg", ".JPG", " ", "\n", "true", "SM3", "sha256", "url",
-                     "http://[::1", "https://h:0", "oss://bucket-ok/" + "k" * 1100]),
+    st.integers().map(str),
+    st.integers(min_value=2 ** 31, max_value=10 ** 500).map(str),
+    st.sampled_from(["0", "-1", "1e3", "0x10", "١٢٣", "１２", "²", "9" * 400, str(2 ** 63), "http://", "http:// x",
+                     "http://h:99999", "oss:///p", "oss://Bad!/p", "oss://bucket-ok/a\nb", ".jpg", ".JPG", " ", "\n",
+                     "true", "SM3", "sha256", "url", "http://[::1", "https://h:0", "oss://bucket-ok/" + "k" * 1100]),
 )
 NAMES = sorted(set(environment()) - {"FCOCR_LOCAL_ROOT", "FCOCR_ROUTES"})  # paths: their own tests above
 
 
-@hsettings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(st.sampled_from(NAMES), ODD_VALUES, max_size=6))
-def test_settings_over_odd_values_either_load_or_raise_config_error(env):
+def assert_usable(settings: Settings) -> None:
+    """What was accepted can work: numbers in the ranges the code can use, URLs with a host, the suffix no
+    document's."""
+    assert 1 <= settings.max_bytes <= 1024 ** 3 and 1 <= settings.max_pixels <= 10 ** 9
+    assert 1 <= settings.max_pages <= 10_000 and 36 <= settings.pdf_dpi <= 1200
+    assert 1 <= settings.retry_attempts <= 20 and 0 <= settings.retry_base_ms <= 60_000
+    assert 1 <= settings.call_timeout <= 86_400
+    assert not settings.result_suffix.lower().endswith(DOCUMENT_SUFFIXES)
+    urls = [settings.oss_endpoint, settings.oss_public_endpoint, settings.family("aliyun").endpoint,
+            settings.family("aliyun").staging_endpoint, settings.family("green").endpoint,
+            settings.family("green").callback_url, settings.family("tencent").endpoint,
+            *settings.family("market").urls.values()]
+    for url in filter(None, urls):
+        parts = urlsplit(url)
+        assert parts.scheme in ("http", "https") and parts.hostname and " " not in url
+        parts.port  # noqa: B018 - a valid port or none
+    uid = settings.family("green").uid
+    assert uid is None or (uid.isascii() and uid.isdigit())
+
+
+@hsettings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(NAMES), value=ODD_VALUES)
+def test_each_setting_over_odd_values_loads_usable_or_raises_config_error(name, value):
     try:
-        settings = Settings.from_env(env)
+        settings = Settings.from_env({name: value})
     except ConfigError as exc:
         assert all(ch.isprintable() for ch in exc.message)
         return
-    # What was accepted can work: the limits are usable numbers, the suffix is no document's.
-    assert 1 <= settings.max_bytes <= 1024 ** 3 and 1 <= settings.retry_attempts <= 20
-    assert not settings.result_suffix.lower().endswith(DOCUMENT_SUFFIXES)
-    settings.call_timeout.__float__()
+    assert_usable(settings)
+
+
+@hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(env=st.dictionaries(st.sampled_from(NAMES), ODD_VALUES, max_size=6))
+def test_settings_together_over_odd_values_load_usable_or_raise_config_error(env):
+    try:
+        settings = Settings.from_env(env)
+    except ConfigError:
+        return
+    assert_usable(settings)

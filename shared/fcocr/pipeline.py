@@ -192,9 +192,9 @@ def process(upload: Upload, runtime: Runtime, application: App | None = None) ->
             return skip("a final result already exists for this ETag")
         if not fits_beside(key, settings.result_suffix):  # refused before any recognizer is paid
             raise PermanentError(
-                f"the key is too long for a result beside it ({len(key.encode('utf-8'))} bytes; {key}"
-                f"{settings.result_suffix} must fit OSS's {MAX_KEY_BYTES}-byte key limit and the 255-byte file name "
-                f"limit): this result is at {result_key(key, settings.result_suffix)}", code="KeyTooLong")
+                f"the key ({len(key.encode('utf-8'))} bytes) is too long for a result beside it: with "
+                f"{settings.result_suffix!r} it would be over OSS's {MAX_KEY_BYTES}-byte key limit or the 255-byte "
+                f"file name limit; this result is at {result_key(key, settings.result_suffix)}", code="KeyTooLong")
         decision = application.router.route_for(key, info.metadata)
         recognizer, options, route = decision.recognizer, decision.options, decision.describe()
         cap = decision.capability
