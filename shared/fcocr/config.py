@@ -124,17 +124,18 @@ def env_url(env: Mapping[str, str], name: str) -> str | None:
     return raw.rstrip("/")
 
 
-def env_secret(env: Mapping[str, str], name: str) -> str | None:
+def env_secret(env: Mapping[str, str], name: str, *, mask: bool = True) -> str | None:
     """A credential: printable ASCII without spaces (a pasted line break would otherwise travel into an HTTP
-    header, and from the library's error into results and logs). Registered with the scrubber; errors name
-    the variable, never the value."""
+    header, and from the library's error into results and logs). Registered with the scrubber unless ``mask``
+    is False (a value that may also be ordinary document text); errors name the variable, never the value."""
     value = env.get(name, "").strip()
     if not value:
         return None
     if not (value.isascii() and value.isprintable()) or " " in value:
         raise ConfigError(f"{name} holds a space, a line break, a control or a non-ASCII character: set it to the "
                           "credential alone")
-    register_secret(value)
+    if mask:
+        register_secret(value)
     return value
 
 

@@ -39,6 +39,12 @@ def register_secret(value: object) -> None:
             _SECRETS.popitem(last=False)
 
 
+def forget_secrets() -> None:
+    """Forget every registered value (tests: one test's credentials are not the next one's)."""
+    with _SECRETS_LOCK:
+        _SECRETS.clear()
+
+
 def scrub(text: str) -> str:
     """``text`` with every registered credential replaced by ``***``."""
     if not _SECRETS or not isinstance(text, str):

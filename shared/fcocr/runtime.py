@@ -44,7 +44,8 @@ def credentials_from(context: Any = None, env: Mapping[str, str] | None = None) 
 
 
 def _registered(creds: Credentials) -> Credentials:
-    # The secret halves are masked wherever a library's error text might quote them.
+    # Masked wherever a library's error text (or a vendor's echo of a presigned URL) might quote them.
+    register_secret(creds.access_key_id)
     register_secret(creds.access_key_secret)
     register_secret(creds.security_token)
     return creds

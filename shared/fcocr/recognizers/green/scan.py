@@ -341,19 +341,17 @@ def task_error(item: Any, request_id: str | None = None) -> FcocrError:
     return classify(VendorFault(NAME, status, msg.split(":", 1)[0].strip(), f"task {code}: {msg}", request_id))
 
 
-def _strings(info: dict) -> dict[str, str | None]:
-    """The vendor's own fields, every value a string or null as the README says: numbers as their digits
-    (they would lose digits and zeros), booleans, arrays and objects as their JSON text."""
-    return {str(k): _string(v) for k, v in info.items()}
-
-
-def _string(value: Any) -> str | None:
+def _strings(value: Any) -> Any:
+    """The vendor's own fields with every scalar a string, as the README says: numbers as their digits (they
+    would lose digits and zeros), booleans as ``"true"``/``"false"``; objects and arrays keep their shape."""
+    if isinstance(value, dict):
+        return {str(k): _strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strings(v) for v in value]
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if value is None or isinstance(value, str):
         return value
-    if isinstance(value, (list, dict)) and not value:
-        return None
-    if isinstance(value, (bool, list, dict)):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
     return str(value)
 
 

@@ -37,7 +37,8 @@ class GreenSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "GreenSettings":
-        uid = env_secret(env, "GREEN_UID")
+        # Checked like a credential, not masked: a 16-digit number may well be printed on a document too.
+        uid = env_secret(env, "GREEN_UID", mask=False)
         if uid is not None and not (uid.isascii() and uid.isdigit()):  # isdigit alone takes full-width digits
             raise ConfigError("GREEN_UID must be your Alibaba Cloud main-account UID: digits 0-9 only")
         seed = env_secret(env, "GREEN_SEED")
