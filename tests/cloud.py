@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from types import SimpleNamespace
@@ -10,12 +11,24 @@ from PIL import Image
 
 from fcocr import pipeline
 from fcocr.events import oss_event
+from fcocr.runtime import Runtime
 
 from .conftest import event_bytes, load_function
 
 handler = load_function("ocr_upload").handler
 BUCKET = "fcocr-cloud"
 AK, SK, TOKEN = "STS.cloud-ak", "cloud-secret", "cloud-token"
+
+
+def frozen_time_left(monkeypatch, seconds: float) -> None:
+    """Every invocation's Runtime has ``seconds`` left on a clock that stands still: what the code does with
+    its remaining time is decided by that number, never by how busy the machine running the tests is."""
+    real = Runtime.from_context.__func__
+
+    def from_context(cls, context=None):
+        return dataclasses.replace(real(cls, context), deadline=seconds, clock=lambda: 0.0)
+
+    monkeypatch.setattr(Runtime, "from_context", classmethod(from_context))
 
 
 def fc_context(timeout: float = 120):

@@ -9,7 +9,7 @@ from fcocr import pipeline, tasks
 from fcocr.errors import TransientError
 from fcocr.recognizers import family as provider
 
-from .cloud import AK, BUCKET, SK, TOKEN, image, pdf, result, route, upload
+from .cloud import AK, BUCKET, SK, TOKEN, frozen_time_left, image, pdf, result, route, upload
 from .emulators.oss import OssEmulator
 from .emulators.viapi import ViapiEmulator
 
@@ -109,8 +109,10 @@ def test_a_bucket_outside_shanghai_needs_a_staging_location(monkeypatch, oss, vi
 
 def test_an_async_job_still_running_leaves_a_pending_result_and_a_task_record(monkeypatch, oss, viapi):
     viapi.async_polls_before_done = 10_000
+    monkeypatch.setenv("FCOCR_VIAPI_POLL_MS", "60000")
     route(monkeypatch, "aliyun.TrimDocument")
-    out = upload(oss, "docs/long.pdf", pdf(1), timeout=8)  # the function's time runs short: give up polling
+    frozen_time_left(monkeypatch, 50.0)  # time for the calls, not for another poll interval: give up polling
+    out = upload(oss, "docs/long.pdf", pdf(1))
     assert out["records"][0]["status"] == "pending"
     doc = result(oss, "docs/long.pdf")
     job_id = calls(viapi, "TrimDocument")[0].request_id

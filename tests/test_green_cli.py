@@ -69,10 +69,11 @@ def test_invoke_scan_callback_replays_a_signed_sample(tmp_path, monkeypatch, cap
     monkeypatch.setenv("GREEN_SEED", SAMPLE_SEED)
     monkeypatch.setenv("GREEN_CRYPT_TYPE", crypt)
     event = str(REPO / "events" / sample)
-    assert cli.main(["invoke", "scan-callback", "--event", event, "--root", str(tmp_path)]) == 0
+    # Any answer but 2xx is a failure the service would see: the command says so with its exit status.
+    assert cli.main(["invoke", "scan-callback", "--event", event, "--root", str(tmp_path)]) == 1
     assert capsys.readouterr().out.strip() == "HTTP 404: unknown dataId"  # verified: no such task here
     monkeypatch.setenv("GREEN_SEED", "someone_elses_seed")
-    assert cli.main(["invoke", "scan-callback", "--event", event]) == 0
+    assert cli.main(["invoke", "scan-callback", "--event", event]) == 1
     assert capsys.readouterr().out.strip() == "HTTP 403: bad checksum"
 
 

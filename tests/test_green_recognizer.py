@@ -22,7 +22,7 @@ from fcocr.runtime import Credentials, Runtime
 from fcocr.storage import OssStorage
 from fcocr.tools import cli
 
-from .cloud import AK, BUCKET, SK, TOKEN, fc_context, image, pdf, result, route, upload
+from .cloud import AK, BUCKET, SK, TOKEN, fc_context, frozen_time_left, image, pdf, result, route, upload
 from .emulators.green import GreenEmulator, load_examples
 from .emulators.viapi import ViapiEmulator
 
@@ -83,6 +83,11 @@ def queries(green):
     return [r for r in green.requests if r.path == "/green/image/results"]
 
 
+def masked(text: str) -> str:
+    """``text`` as fcocr writes it into a result: the credentials it holds replaced by ***."""
+    return text.replace(AK, "***").replace(TOKEN, "***")
+
+
 def run_reconcile(now=None):
     """The scan_reconcile function's work, with the clock moved to ``now`` (default: two minutes on)."""
     runtime = Runtime.from_context(fc_context())
@@ -131,7 +136,8 @@ def test_upload_is_pending_then_the_verified_callback_makes_it_succeed(monkeypat
     assert doc["fields"] == {"trainNumber": "G0000", "departureStation": "始发站", "arrivalStation": "终到站",
                              "departureTime": "2019年01月01日00:00开", "seat": "01车01F号", "seatClass": "二等座",
                              "price": "0.0", "passengerName": "姓名", "ticketNumber": "A000001"}
-    assert doc["raw"] == json.loads(attempt.content)  # the content, verbatim
+    # The content verbatim, but for the key id and STS token in the presigned URL it echoes: no credential in a result.
+    assert doc["raw"] == json.loads(masked(attempt.content)) and TOKEN not in json.dumps(doc)
     assert doc["task"]["id"] == record.task_id and doc["startedAt"] == pending["startedAt"]
     assert doc["route"] == pending["route"] and doc["source"] == pending["source"]
     assert tasks.load(storage(), task["dataId"]) is None  # the record is gone, a receipt remains
@@ -308,7 +314,8 @@ def test_without_a_callback_the_reconcile_function_finishes_the_task(monkeypatch
     assert query.body == [submit.response["data"][0]["taskId"]]
     doc = result(oss, "inv.png")
     assert doc["status"] == "succeeded" and doc["fields"]["invoiceNumber"] == "5795****"
-    assert doc["raw"] == query.response["data"][0] and doc["vendorRequestId"] == query.response["requestId"]
+    assert doc["raw"] == json.loads(masked(json.dumps(query.response["data"][0])))  # no credential
+    assert doc["vendorRequestId"] == query.response["requestId"]
     assert not records_left(oss)
     assert run_reconcile()["buckets"][BUCKET] == {} and len(queries(green)) == 1
 
@@ -473,8 +480,10 @@ def viapi(monkeypatch, oss):
 
 def test_a_pending_viapi_async_job_is_finished_by_reconcile_and_its_staged_copy_dropped(monkeypatch, oss, viapi):
     viapi.async_polls_before_done = 10_000
+    monkeypatch.setenv("FCOCR_VIAPI_POLL_MS", "60000")
     route(monkeypatch, "aliyun.TrimDocument")
-    out = upload(oss, "docs/long.pdf", pdf(1), timeout=8)  # the function's time runs short: pending
+    frozen_time_left(monkeypatch, 50.0)  # time for the calls, not for another poll interval: pending
+    out = upload(oss, "docs/long.pdf", pdf(1))
     assert out["records"][0]["status"] == "pending"
     doc = result(oss, "docs/long.pdf")
     # A staged input to drop when the job is final (as for a converted or non-Shanghai input).
@@ -495,9 +504,12 @@ def test_a_pending_viapi_async_job_is_finished_by_reconcile_and_its_staged_copy_
 
 def test_a_failed_viapi_async_job_is_recorded_failed_by_reconcile(monkeypatch, oss, viapi):
     viapi.async_polls_before_done = 10_000
+    monkeypatch.setenv("FCOCR_VIAPI_POLL_MS", "60000")
     route(monkeypatch, "aliyun.TrimDocument")
     viapi.fail_async_job(status="PROCESS_FAILED", code="InvalidFile", message="the file is damaged")
-    upload(oss, "docs/bad.pdf", pdf(1), timeout=8)
+    # Time for the calls (15 s each, 5 s reserve) but not for one more poll interval: pending, after one poll.
+    frozen_time_left(monkeypatch, 50.0)
+    upload(oss, "docs/bad.pdf", pdf(1))
     assert result(oss, "docs/bad.pdf")["status"] == "pending"
     viapi.async_polls_before_done = 0
     assert run_reconcile()["buckets"][BUCKET] == {"finished": 1}

@@ -22,7 +22,7 @@ from fcocr.config import CLI_ONLY, DEFAULT_RESULT_SUFFIX, ENVIRONMENT
 from fcocr.events import ACTIONS
 from fcocr.model import DOCUMENT_SUFFIXES
 from fcocr.recognizers.aliyun import ACTIONS as VIAPI_ACTIONS
-from fcocr.storage import CLAIM_PREFIX, RESERVED_PREFIXES, STAGING_PREFIX, TASK_PREFIX
+from fcocr.storage import CLAIM_PREFIX, LONG_KEY_PREFIX, RESERVED_PREFIXES, STAGING_PREFIX, TASK_PREFIX
 from fcocr.tasks import RECEIPT_SUFFIX, TASK_SUFFIX
 from fcocr.tools import deploy, deploy_files
 from fcocr.tools.deploy import FUNCTION, FUNCTIONS, PARAMETER, PARAMETERS
@@ -41,7 +41,8 @@ PSEUDO = {"ALIYUN::Region", "ALIYUN::AccountId", "ALIYUN::StackId"}
 # What fcocr writes under the reserved prefixes: task records, receipts, staged inputs.
 OWN_KEYS = [f"{TASK_PREFIX}{'0' * 40}{TASK_SUFFIX}", f"{TASK_PREFIX}{'0' * 40}{RECEIPT_SUFFIX}",
             f"{STAGING_PREFIX}0123abcd-p1.fcocr-staging", f"{STAGING_PREFIX}0123abcd.fcocr-staging",
-            f"{TASK_PREFIX}{'0' * 40}.p00001.page", f"{CLAIM_PREFIX}{'0' * 40}.0000000001"]
+            f"{TASK_PREFIX}{'0' * 40}.p00001.page", f"{CLAIM_PREFIX}{'0' * 40}.0000000001",
+            f"{LONG_KEY_PREFIX}{'0' * 64}{DEFAULT_RESULT_SUFFIX}"]
 
 
 def load(path):

@@ -12,9 +12,10 @@ import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
-from .errors import ConfigError
-from .model import OssLocation, is_bucket_name
+from .errors import ConfigError, clean_text, register_secret
+from .model import DOCUMENT_SUFFIXES, OssLocation, is_bucket_name
 
 MiB = 1024 * 1024
 
@@ -61,6 +62,13 @@ CLI_ENVIRONMENT: dict[str, str] = {
 }
 CLI_ONLY = frozenset(CLI_ENVIRONMENT)
 DEFAULT_RESULT_SUFFIX = ".ocr.json"
+MAX_SUFFIX_CHARS = 64
+CREDENTIAL_VARIABLES = ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN")
+# The largest values a setting may take: beyond them nothing works (a read of 2**63 bytes, a sleep of 2**63 ms).
+MAX_BYTES_LIMIT = 1024 * MiB  # whole objects are held in memory; FC's largest instance has 32 GB
+MAX_PIXELS_LIMIT = 1_000_000_000
+MAX_PAGES_LIMIT = 10_000
+DAY_SECONDS = 86_400
 
 
 def family_names() -> tuple[str, ...]:
@@ -93,24 +101,55 @@ def env_text(env: Mapping[str, str], name: str) -> str | None:
     return env.get(name, "").strip() or None
 
 
-def env_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def env_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+    """A whole number in ``minimum..maximum``: a value no part of fcocr can work with is refused here, at start-up."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    # ASCII digits only: int() also reads full-width and other scripts' digits, which no one means in a setting.
+    if not (raw.isascii() and raw.lstrip("+-").isdigit() and len(raw) <= 20):
+        raise ConfigError(f"{name}={clean_text(raw, 60)!r} is not a whole number")
+    value = int(raw)
     if value < minimum:
         raise ConfigError(f"{name}={value} is below the minimum {minimum}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name}={value} is above the maximum {maximum}")
     return value
 
 
 def env_url(env: Mapping[str, str], name: str) -> str | None:
+    """An http(s) URL with a host (plain http is allowed: emulators and private endpoints use it)."""
     raw = env.get(name, "").strip()
-    if raw and not raw.startswith(("http://", "https://")):
-        raise ConfigError(f"{name}={raw!r} must be a full URL starting with http:// or https://")
-    return raw.rstrip("/") or None
+    if not raw:
+        return None
+    shown = clean_text(raw, 120)
+    if not raw.startswith(("http://", "https://")):
+        raise ConfigError(f"{name}={shown!r} must be a full URL starting with http:// or https://")
+    if not raw.isprintable() or any(ch.isspace() for ch in raw):
+        raise ConfigError(f"{name}={shown!r} holds a space or a control character")
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0-65535
+    except ValueError:
+        raise ConfigError(f"{name}={shown!r} is not a valid URL (its host or port cannot be read)") from None
+    if not parts.hostname:
+        raise ConfigError(f"{name}={shown!r} names no host")
+    return raw.rstrip("/")
+
+
+def env_secret(env: Mapping[str, str], name: str, *, mask: bool = True) -> str | None:
+    """A credential: printable ASCII without spaces (a pasted line break would otherwise travel into an HTTP
+    header, and from the library's error into results and logs). Registered with the scrubber unless ``mask``
+    is False (a value that may also be ordinary document text); errors name the variable, never the value."""
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    if not (value.isascii() and value.isprintable()) or " " in value:
+        raise ConfigError(f"{name} holds a space, a line break, a control or a non-ASCII character: set it to the "
+                          "credential alone")
+    if mask:
+        register_secret(value)
+    return value
 
 
 def env_choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
@@ -237,8 +276,18 @@ class Settings:
         env = os.environ if env is None else env
         suffix = env.get("FCOCR_RESULT_SUFFIX", "").strip() or DEFAULT_RESULT_SUFFIX
         # The suffix is what keeps results from re-triggering the function: it must be unmistakable.
-        if not suffix.startswith(".") or "/" in suffix or len(suffix) < 3:
-            raise ConfigError(f"FCOCR_RESULT_SUFFIX={suffix!r} must start with '.', hold no '/', and be at least 3 characters")
+        if (not suffix.startswith(".") or "/" in suffix or not 3 <= len(suffix) <= MAX_SUFFIX_CHARS
+                or not suffix.isprintable() or any(ch.isspace() for ch in suffix)):
+            raise ConfigError(f"FCOCR_RESULT_SUFFIX={clean_text(suffix, 80)!r} must start with '.', hold no '/', space "
+                              f"or control character, and be 3-{MAX_SUFFIX_CHARS} characters")
+        if suffix.lower().endswith(DOCUMENT_SUFFIXES):  # every such upload would be skipped as a result
+            raise ConfigError(f"FCOCR_RESULT_SUFFIX={suffix!r} ends like a document ({', '.join(DOCUMENT_SUFFIXES)}): "
+                              "uploads would be taken for results")
+        for name in CREDENTIAL_VARIABLES:  # read again per invocation by runtime.credentials_from; checked here
+            env_secret(env, name)
+        local_root = env_text(env, "FCOCR_LOCAL_ROOT")
+        if local_root is not None and not os.path.isdir(local_root):
+            raise ConfigError(f"FCOCR_LOCAL_ROOT={clean_text(local_root, 200)!r} is not an existing directory")
         endpoint = env_url(env, "FCOCR_OSS_ENDPOINT")
         level = (env.get("FCOCR_LOG_LEVEL", "").strip() or "INFO").upper()
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -259,22 +308,22 @@ class Settings:
         from .recognizers import settings_type
 
         return cls(
-            local_root=env_text(env, "FCOCR_LOCAL_ROOT"),
+            local_root=local_root,
             oss_endpoint=endpoint,
             routes=env_text(env, "FCOCR_ROUTES"),
             result_suffix=suffix,
-            max_bytes=env_int(env, "FCOCR_MAX_BYTES", cls.max_bytes, 1),
-            max_pixels=env_int(env, "FCOCR_MAX_PIXELS", cls.max_pixels, 1),
-            max_pages=env_int(env, "FCOCR_MAX_PAGES", cls.max_pages, 1),
-            pdf_dpi=env_int(env, "FCOCR_PDF_DPI", cls.pdf_dpi, 36),
-            page_memory_mb=env_int(env, "FCOCR_PAGE_MEMORY_MB", cls.page_memory_mb, 16),
+            max_bytes=env_int(env, "FCOCR_MAX_BYTES", cls.max_bytes, 1, MAX_BYTES_LIMIT),
+            max_pixels=env_int(env, "FCOCR_MAX_PIXELS", cls.max_pixels, 1, MAX_PIXELS_LIMIT),
+            max_pages=env_int(env, "FCOCR_MAX_PAGES", cls.max_pages, 1, MAX_PAGES_LIMIT),
+            pdf_dpi=env_int(env, "FCOCR_PDF_DPI", cls.pdf_dpi, 36, 1200),
+            page_memory_mb=env_int(env, "FCOCR_PAGE_MEMORY_MB", cls.page_memory_mb, 16, 64 * 1024),
             log_level=level,
             oss_public_endpoint=env_url(env, "FCOCR_OSS_PUBLIC_ENDPOINT") or endpoint,
-            retry_attempts=env_int(env, "FCOCR_RETRY_ATTEMPTS", cls.retry_attempts, 1),
-            retry_base_ms=env_int(env, "FCOCR_RETRY_BASE_MS", cls.retry_base_ms, 0),
-            call_timeout=float(env_int(env, "FCOCR_CALL_TIMEOUT", int(cls.call_timeout), 1)),
+            retry_attempts=env_int(env, "FCOCR_RETRY_ATTEMPTS", cls.retry_attempts, 1, 20),
+            retry_base_ms=env_int(env, "FCOCR_RETRY_BASE_MS", cls.retry_base_ms, 0, 60_000),
+            call_timeout=float(env_int(env, "FCOCR_CALL_TIMEOUT", int(cls.call_timeout), 1, DAY_SECONDS)),
             reconcile_buckets=buckets,
-            reconcile_after=env_int(env, "FCOCR_RECONCILE_AFTER", cls.reconcile_after, 0),
+            reconcile_after=env_int(env, "FCOCR_RECONCILE_AFTER", cls.reconcile_after, 0, 30 * DAY_SECONDS),
             delete_with_source=env_bool(env, "FCOCR_DELETE_WITH_SOURCE", cls.delete_with_source),
             sse=sse,
             sse_key_id=sse_key_id,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from .errors import PermanentError
 
@@ -69,45 +69,83 @@ def _decode(payload: bytes | bytearray | str | dict | list) -> dict | list:
             payload = bytes(payload).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidEvent(f"event is not UTF-8: {exc}") from None
+    if not isinstance(payload, str):
+        raise InvalidEvent(f"event is a {type(payload).__name__}, not JSON bytes or text")
     try:
         data = json.loads(payload)
     except json.JSONDecodeError as exc:
         raise InvalidEvent(f"event is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except (ValueError, RecursionError) as exc:  # a number of 5000 digits; nesting deeper than Python's stack
+        raise InvalidEvent(f"event is not JSON fcocr can read: {type(exc).__name__}") from None
     if not isinstance(data, (dict, list)):
         raise InvalidEvent("event must be a JSON object with an 'events' list")
     return data
 
 
+def _member(where: str, parent: dict, name: str) -> dict:
+    """``parent[name]`` as an object: absent is empty, any other type is a malformed record."""
+    value = parent.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidEvent(f"{where}.{name} is not an object")
+    return value
+
+
+def _text(where: str, value: Any) -> str:
+    """An optional string field: absent is "", a number is its digits, anything else is a malformed record."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InvalidEvent(f"{where} is not a string")
+    return str(value)
+
+
+def _size(where: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, float) and value.is_integer():  # 1e3 is a size; inf, nan and 1.5 are not
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidEvent(f"{where}.oss.object.size is not a number: {str(value)[:40]!r}")
+    return value
+
+
 def _record(index: int, raw: Any) -> Upload:
     where = f"events[{index}]"
     if not isinstance(raw, dict):
-        raise InvalidEvent(f"{where} is not an object")
+        raise InvalidEvent(f"{where} is not an object", index=index)
+    try:
+        return _checked_record(where, raw)
+    except InvalidEvent as exc:
+        exc.details.setdefault("index", index)
+        raise
+
+
+def _checked_record(where: str, raw: dict) -> Upload:
     name = raw.get("eventName")
     oss = raw.get("oss")
     if not isinstance(name, str) or not isinstance(oss, dict):
         raise InvalidEvent(f"{where} lacks eventName or oss")
-    bucket = (oss.get("bucket") or {}).get("name")
-    obj = oss.get("object") or {}
+    bucket = _member(f"{where}.oss", oss, "bucket").get("name")
+    obj = _member(f"{where}.oss", oss, "object")
     key = obj.get("key")
     if not isinstance(bucket, str) or not bucket:
         raise InvalidEvent(f"{where}.oss.bucket.name is missing")
     if not isinstance(key, str) or not key:
         raise InvalidEvent(f"{where}.oss.object.key is missing")
-    size = obj.get("size")
-    if size is not None:
-        try:
-            size = int(size)
-        except (TypeError, ValueError):
-            raise InvalidEvent(f"{where}.oss.object.size is not a number: {size!r}") from None
     return Upload(
         event_name=name[4:] if name.startswith("oss:") else name,
         bucket=bucket,
         key=key,  # as given: whether OSS percent-encodes it is undocumented (see pipeline)
-        region=str(raw.get("region") or ""),
-        size=size,
-        etag=normalize_etag(obj.get("eTag")),
-        event_time=str(raw.get("eventTime") or ""),
-        oss_request_id=str((raw.get("responseElements") or {}).get("requestId") or ""),
+        region=_text(f"{where}.region", raw.get("region")),
+        size=_size(where, obj.get("size")),
+        etag=normalize_etag(_text(f"{where}.oss.object.eTag", obj.get("eTag"))),
+        event_time=_text(f"{where}.eventTime", raw.get("eventTime")),
+        oss_request_id=_text(f"{where}.responseElements.requestId",
+                             _member(where, raw, "responseElements").get("requestId")),
         extra={"ruleId": oss.get("ruleId"), "versionId": obj.get("versionId")},
     )
 
@@ -125,24 +163,53 @@ def _cloud_event_records(data: Any) -> list | None:
         if envelope.get("source") != CLOUD_EVENT_SOURCE:
             raise InvalidEvent(f"CloudEvent {index} is not an OSS event (source {str(envelope.get('source'))[:40]!r})")
         record = envelope["data"]
-        if isinstance(record, dict) and not record.get("region") and envelope.get("aliyunregionid"):
+        if isinstance(record, dict) and not record.get("region") and isinstance(envelope.get("aliyunregionid"), str):
             record = dict(record, region=envelope["aliyunregionid"])
         records.append(record)
     return records
 
 
-def parse_oss_event(payload: bytes | bytearray | str | dict | list) -> list[Upload]:
-    """Every record of an OSS trigger event (or of an EventBridge OSS delivery), in order."""
+def _oss_trigger_records(data: Any) -> list | None:
+    """The records of a native OSS trigger's ``{"events": [...]}``; None if it is not one."""
+    if not isinstance(data, dict) or "events" not in data:
+        return None
+    if not isinstance(data["events"], list):
+        raise InvalidEvent("the event's 'events' is not a list")
+    return data["events"]
+
+
+# Where an upload can come from: each source turns a decoded payload into its OSS records, or says it is not its
+# kind (None). Another trigger kind is one function and one line here; everything inward sees only ``Upload``.
+UPLOAD_SOURCES: tuple[tuple[str, Callable[[Any], list | None]], ...] = (
+    ("EventBridge OSS event (CloudEvents)", _cloud_event_records),
+    ("OSS trigger event", _oss_trigger_records),
+)
+
+
+def parse_oss_event(payload: bytes | bytearray | str | dict | list,
+                    rejected: list[InvalidEvent] | None = None) -> list[Upload]:
+    """Every record of an upload event (an OSS trigger's, or an EventBridge OSS delivery), in order.
+
+    A malformed record raises ``InvalidEvent``; given a ``rejected`` list, it is put there instead (its
+    ``details["index"]`` says which record) and the well-formed records beside it are still returned.
+    """
     data = _decode(payload)
-    cloud = _cloud_event_records(data)
-    if cloud is not None:
-        return [_record(i, r) for i, r in enumerate(cloud)]
-    if isinstance(data, list):
-        raise InvalidEvent("event must be a JSON object with an 'events' list, or CloudEvents from acs.oss")
-    records = data.get("events")
-    if not isinstance(records, list):
-        raise InvalidEvent("event has no 'events' list: is this an OSS trigger event?")
-    return [_record(i, r) for i, r in enumerate(records)]
+    for _source, records_of in UPLOAD_SOURCES:
+        records = records_of(data)
+        if records is not None:
+            break
+    else:
+        raise InvalidEvent("event has no 'events' list: it must be a JSON object with one (an OSS trigger event), "
+                           "or CloudEvents from acs.oss")
+    uploads = []
+    for i, r in enumerate(records):
+        try:
+            uploads.append(_record(i, r))
+        except InvalidEvent as exc:
+            if rejected is None:
+                raise
+            rejected.append(exc)
+    return uploads
 
 
 def oss_event(bucket: str, key: str, *, size: int | None = None, etag: str = "",

@@ -22,6 +22,7 @@ Kinds:
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -124,19 +125,29 @@ def _number_text(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+def _json_kind(value: Any) -> str:
+    return "a boolean" if isinstance(value, bool) else "an array" if isinstance(value, list) else "an object"
+
+
 def clean(value: Any, kind: str, name: str, warnings: list[str]) -> Any:
     """One vendor value, cleaned by kind; None for absent values and sentinels."""
     if value is MISSING or value is None:
         return None
-    if isinstance(value, bool):
-        return value
+    if isinstance(value, (bool, list, dict)):
+        # The README promises text here: a verified but odd answer must not put other JSON types in a field.
+        warnings.append(f"{name}: the vendor sent {_json_kind(value)} where text is expected; it is in raw only")
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        warnings.append(f"{name}: the vendor sent a number that is not finite; it is in raw only")
+        return None
     if isinstance(value, (int, float)):
         if kind in ("id", "number", "date"):
             warnings.append(f"{name}: the vendor sent the number {_number_text(value)} where text is expected; "
                             "leading zeros or digits may have been lost")
         value = _number_text(value)
     if not isinstance(value, str):
-        return value  # lists and objects (items, boxes) are the caller's business
+        warnings.append(f"{name}: the vendor sent a value fcocr cannot read as text; it is in raw only")
+        return None
     text = value.strip()
     if not text or text in SENTINELS:
         return None

@@ -12,6 +12,8 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
+from .errors import scrub
+
 LOGGER_NAME = "fcocr"
 _configured = False
 
@@ -27,7 +29,8 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             # Type, message and where it was raised: enough to find a bug, without dumping locals.
             entry["exception"] = self.formatException(record.exc_info).splitlines()[-3:]
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        # Whatever a field or an exception's text quotes (a library echoing a header), no credential leaves.
+        return scrub(json.dumps(entry, ensure_ascii=False, default=str))
 
 
 class _StderrHandler(logging.StreamHandler):

@@ -45,8 +45,9 @@ class OssLocation:
         if not is_bucket_name(bucket):
             raise ConfigError(f"{what} {text!r}: {bucket!r} is not a bucket name (3-63 lower-case letters, digits "
                               "and '-')")
-        if "\0" in prefix or len(prefix.encode("utf-8")) > MAX_KEY_BYTES:
-            raise ConfigError(f"{what} {text!r}: the prefix holds a NUL byte or is longer than an OSS key may be")
+        if not prefix.isprintable() or len(prefix.encode("utf-8")) > MAX_KEY_BYTES:
+            raise ConfigError(f"{what} {text!r}: the prefix holds a control character or is longer than an OSS key "
+                              "may be")
         if folder:
             prefix = prefix.strip("/")
             prefix = prefix + "/" if prefix else ""

@@ -27,12 +27,12 @@ from urllib.parse import unquote
 
 from . import checkpoints, claims, fallback, imaging, logs
 from .config import MiB, Settings
-from .errors import FcocrError, InputError, ObjectNotFound, TransientError
-from .events import REMOVE, RESOLVE_SYMLINK, Upload, parse_oss_event
+from .errors import FcocrError, InputError, ObjectNotFound, PermanentError, TransientError, vendor_text
+from .events import REMOVE, RESOLVE_SYMLINK, InvalidEvent, Upload, parse_oss_event
 from .imaging import Document
-from .model import ALL_FORMATS, Capability, Limits, SourceRef
+from .model import ALL_FORMATS, MAX_KEY_BYTES, Capability, Limits, SourceRef
 from .recognizers import family
-from .results import ResultDocument, ResultWriter, is_result_key, is_result_object, utc_now
+from .results import ResultDocument, ResultWriter, fits_beside, is_result_key, is_result_object, result_key, utc_now
 from .routing import Router
 from .runtime import Runtime
 from .storage import ObjectInfo, Storage, open_storage
@@ -175,7 +175,12 @@ def process(upload: Upload, runtime: Runtime, application: App | None = None, *,
 
         return source_removed(upload, runtime, settings)
 
-    storage = open_storage(upload.bucket, runtime, settings, upload.region)
+    try:
+        storage = open_storage(upload.bucket, runtime, settings, upload.region)
+    except PermanentError as exc:  # no such bucket can exist (a bad name): nowhere to write a result either
+        logs.log(logging.WARNING, "no storage", requestId=runtime.request_id, errorCode=exc.code, reason=exc.message,
+                 **base)
+        return Report(upload.bucket, upload.key, "failed", reason=exc.message, error_code=exc.code)
     writer = ResultWriter.for_settings(storage, settings, runtime)
     started_at, t0 = utc_now(), time.monotonic()
     key = upload.key
@@ -200,6 +205,11 @@ def process(upload: Upload, runtime: Runtime, application: App | None = None, *,
             return skip("the object is an fcocr result (recursion guard)")
         if writer.settled(key, info.etag) and (not force or writer.in_flight(key, info.etag)):
             return skip("a final result already exists for this ETag")
+        if not fits_beside(key, settings.result_suffix):  # refused before any recognizer is paid
+            raise PermanentError(
+                f"the key ({len(key.encode('utf-8'))} bytes) is too long for a result beside it: with "
+                f"{settings.result_suffix!r} it would be over OSS's {MAX_KEY_BYTES}-byte key limit or the 255-byte "
+                f"file name limit; this result is at {result_key(key, settings.result_suffix)}", code="KeyTooLong")
         decision = application.router.route_for(key, info.metadata)
         recognizer, options, route = decision.recognizer, decision.options, decision.describe()
         claim = claims.acquire(storage, source, runtime, application.clock(), recognizer=recognizer)
@@ -219,7 +229,7 @@ def process(upload: Upload, runtime: Runtime, application: App | None = None, *,
     except FcocrError as exc:
         error = exc
     except Exception as exc:  # a bug or an unforeseen library error: record it, then let FC retry
-        error = TransientError(f"unexpected {type(exc).__name__}: {exc}", code="InternalError")
+        error = TransientError(f"unexpected {type(exc).__name__}: {vendor_text(exc)}", code="InternalError")
         logs.log(logging.ERROR, "internal error", requestId=runtime.request_id, exc_info=exc, **base)
     try:
         return _finish(upload, runtime, storage, writer, source, content_key, recognizer, options, route,
@@ -288,11 +298,20 @@ def _finish(upload: Upload, runtime: Runtime, storage: Storage, writer: ResultWr
 
 
 def handle_oss_event(event: bytes | str | dict, context: Any = None, application: App | None = None) -> dict[str, Any]:
-    """The ocr_upload function: every record of the event, then one transient error re-raised if any."""
+    """The ocr_upload function: every record of the event, then one transient error re-raised if any.
+
+    Records stand alone: a malformed one is reported (and logged) as failed, and a bug met on one is raised
+    only after every other record has had its turn, so the valid records beside either always get a result.
+    """
     application = application or app()
     runtime = Runtime.from_context(context)
-    uploads = parse_oss_event(event)
+    rejected: list[InvalidEvent] = []
+    uploads = parse_oss_event(event, rejected)
     reports: list[Report] = []
+    for invalid in rejected:
+        logs.log(logging.WARNING, "malformed record", requestId=runtime.request_id, errorCode=invalid.code,
+                 reason=invalid.message, index=invalid.details.get("index"))
+        reports.append(Report("", "", "failed", reason=invalid.message, error_code=invalid.code))
     raised: list[FcocrError] = []
     for upload in uploads:
         try:
@@ -300,8 +319,10 @@ def handle_oss_event(event: bytes | str | dict, context: Any = None, application
         except FcocrError as exc:
             # Finish the other records first; the retry skips whatever is already final.
             raised.append(exc)
+        except Exception as exc:  # a bug outside process's own net: the other records still run
+            logs.log(logging.ERROR, "internal error", requestId=runtime.request_id, exc_info=exc,
+                     bucket=upload.bucket, key=upload.key)
+            raised.append(TransientError(f"unexpected {type(exc).__name__}", code="InternalError"))
     if raised:
         raise raised[0]
     return {"requestId": runtime.request_id, "records": [r.to_json() for r in reports]}
-
-

@@ -7,19 +7,21 @@ documents it and the tests validate every document they write against it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .errors import FcocrError, ObjectNotFound, PermanentError
-from .model import Line, Outcome, SourceRef, TaskRef  # noqa: F401 - Line and Outcome: the documents' vocabulary
-from .storage import RESERVED_PREFIXES, RESULT_MARK, Storage
+from .errors import FcocrError, ObjectNotFound, PermanentError, UnsafeKeyError, scrub
+from .model import MAX_KEY_BYTES, Line, Outcome, SourceRef, TaskRef  # noqa: F401 - Line and Outcome: the documents' vocabulary
+from .storage import LONG_KEY_PREFIX, RESERVED_PREFIXES, RESULT_MARK, Storage
 
 SCHEMA_VERSION = "1.1"
 SUCCEEDED, FAILED, PENDING = "succeeded", "failed", "pending"
 RESULT_CONTENT_TYPE = "application/json; charset=utf-8"
 MAX_RESULT_BYTES = 64 * 1024 * 1024
+MAX_NAME_BYTES = 255  # a file name's limit on local file systems (ext4, xfs, APFS)
 # User metadata on every result (x-oss-meta-*), so idempotency needs a HEAD, not a download.
 META_STATUS, META_SOURCE_ETAG, META_RETRYABLE = "fcocr-status", "fcocr-source-etag", "fcocr-retryable"
 
@@ -138,7 +140,15 @@ class ResultDocument:
 
     def to_bytes(self) -> bytes:
         # ensure_ascii=False: Chinese text stays readable; long digit strings stay strings upstream.
-        return json.dumps(self.to_json(), ensure_ascii=False, indent=2).encode("utf-8")
+        # scrub: no credential reaches a result, whatever a vendor or library put in an answer or an error.
+        return scrub(json.dumps(self.to_json(), ensure_ascii=False, indent=2)).encode("utf-8")
+
+
+def fits_beside(key: str, suffix: str) -> bool:
+    """Can ``<key><suffix>`` exist? Within OSS's 1023-byte key limit, and its last segment within the 255-byte
+    file name limit of local file systems (one rule for both storages, so a result is where the README says)."""
+    beside = (key + suffix).encode("utf-8")
+    return len(beside) <= MAX_KEY_BYTES and len(beside.rpartition(b"/")[2]) <= MAX_NAME_BYTES
 
 
 def _billed(value: Any) -> dict[str, int] | None:
@@ -148,7 +158,10 @@ def _billed(value: Any) -> dict[str, int] | None:
 
 
 def result_key(key: str, suffix: str) -> str:
-    return key + suffix
+    """``<key><suffix>`` beside the source; for a key too long for that, ``.fcocr-long-keys/<sha256 of key><suffix>``."""
+    if fits_beside(key, suffix):
+        return key + suffix
+    return f"{LONG_KEY_PREFIX}{hashlib.sha256(key.encode('utf-8')).hexdigest()}{suffix}"
 
 
 def is_result_key(key: str, suffix: str) -> bool:
@@ -241,10 +254,14 @@ class ResultWriter:
         return json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
 
     def source_exists(self, source_key: str) -> bool:
+        """False only when the storage says the source is gone; a key it cannot even hold (UnsafeKey) is not
+        known to be gone, and its failed result says why."""
         try:
             self.storage.head(source_key)
         except ObjectNotFound:
             return False
+        except UnsafeKeyError:
+            return True
         return True
 
     def write(self, doc: ResultDocument) -> str | None:

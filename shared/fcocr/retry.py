@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
-from .errors import FcocrError, PermanentError, TransientError
+from .errors import FcocrError, PermanentError, TransientError, vendor_text
 from .runtime import Runtime
 
 T = TypeVar("T")
@@ -52,7 +52,7 @@ def classify(fault: VendorFault, *, code_prefix: str | None = None) -> FcocrErro
                    vendorRequestId=fault.request_id or None)
     prefix = code_prefix or fault.family.capitalize()
     code = f"{prefix}.{fault.code}" if fault.code else f"{prefix}.HTTP{fault.status}"
-    text = f"{fault.family} answered {fault.status or ''} {fault.code}: {fault.message}".replace("  ", " ")
+    text = f"{fault.family} answered {fault.status or ''} {fault.code}: {vendor_text(fault.message)}".replace("  ", " ")
     if (fault.code in family_codes or str(fault.status) in family_codes or fault.code in TRANSIENT_EVERYWHERE
             or fault.status in TRANSIENT_STATUSES):
         return TransientError(text, code=code, **details)

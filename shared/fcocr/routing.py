@@ -200,6 +200,8 @@ class Router:
                 data = json.loads(spec)
             except json.JSONDecodeError as exc:
                 raise ConfigError(f"FCOCR_ROUTES inline JSON is invalid: {exc.msg} at column {exc.colno}") from None
+            except (ValueError, RecursionError) as exc:
+                raise ConfigError(f"FCOCR_ROUTES inline JSON cannot be read: {type(exc).__name__}") from None
             return cls.from_data(data, "FCOCR_ROUTES (inline)")
         if not os.path.isfile(spec):
             raise ConfigError(f"FCOCR_ROUTES={spec!r} is neither inline JSON nor an existing file")
@@ -231,8 +233,8 @@ def _metadata_options(metadata: Mapping[str, str]) -> dict[str, Any]:
         return {}
     try:
         options = json.loads(raw)
-    except json.JSONDecodeError:
-        raise ConfigError(f"x-oss-meta-{METADATA_OPTIONS} is not JSON") from None
+    except (ValueError, RecursionError):  # not JSON, a 5000-digit number, nesting deeper than the stack
+        raise ConfigError(f"x-oss-meta-{METADATA_OPTIONS} is not JSON fcocr can read") from None
     if not isinstance(options, dict):
         raise ConfigError(f"x-oss-meta-{METADATA_OPTIONS} must be a JSON object")
     return options
@@ -243,6 +245,8 @@ def _parse(text: str, source: str) -> Any:
 
     try:
         return yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError(f"routes {source}: nested too deeply to read") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

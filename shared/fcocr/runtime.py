@@ -11,7 +11,9 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
+
+from .errors import register_secret
 
 
 @dataclass(frozen=True)
@@ -32,13 +34,21 @@ def credentials_from(context: Any = None, env: Mapping[str, str] | None = None) 
         sk = getattr(creds, "access_key_secret", None) or getattr(creds, "accessKeySecret", None)
         token = getattr(creds, "security_token", None) or getattr(creds, "securityToken", None)
         if ak and sk:
-            return Credentials(ak, sk, token or None)
+            return _registered(Credentials(ak, sk, token or None))
     env = os.environ if env is None else env
     ak = env.get("ALIBABA_CLOUD_ACCESS_KEY_ID", "").strip()
     sk = env.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "").strip()
-    if ak and sk:
-        return Credentials(ak, sk, env.get("ALIBABA_CLOUD_SECURITY_TOKEN", "").strip() or None)
+    if ak and sk:  # checked for stray characters at start-up (config.Settings.from_env)
+        return _registered(Credentials(ak, sk, env.get("ALIBABA_CLOUD_SECURITY_TOKEN", "").strip() or None))
     return None
+
+
+def _registered(creds: Credentials) -> Credentials:
+    # Masked wherever a library's error text (or a vendor's echo of a presigned URL) might quote them.
+    register_secret(creds.access_key_id)
+    register_secret(creds.access_key_secret)
+    register_secret(creds.security_token)
+    return creds
 
 
 @dataclass
@@ -49,7 +59,9 @@ class Runtime:
     credentials: Credentials | None = None
     region: str = ""
     function_name: str = ""
-    deadline: float | None = None  # time.monotonic() value; None = no limit known
+    deadline: float | None = None  # a ``clock()`` value; None = no limit known
+    # What "now" is for the deadline: injected by tests, so a deadline never depends on the machine's load.
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
 
     @classmethod
     def from_context(cls, context: Any = None) -> "Runtime":
@@ -71,7 +83,7 @@ class Runtime:
         )
 
     def remaining_seconds(self) -> float | None:
-        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+        return None if self.deadline is None else max(0.0, self.deadline - self.clock())
 
 
 @dataclass

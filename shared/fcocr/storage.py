@@ -7,6 +7,7 @@ set, OSS otherwise.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import secrets
@@ -15,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Protocol
 
 from .config import Settings
-from .errors import InputError, ObjectNotFound, PermanentError, TransientError, UnsafeKeyError
+from .errors import InputError, ObjectNotFound, PermanentError, TransientError, UnsafeKeyError, vendor_text
 from .events import normalize_etag
+from .model import is_bucket_name
 from .runtime import Credentials, Runtime
 
 # User metadata marking an object fcocr wrote, so a result is recognised whatever its name.
@@ -25,7 +27,9 @@ RESULT_MARK = ("fcocr-kind", "result")
 TASK_PREFIX = ".fcocr-tasks/"
 STAGING_PREFIX = ".fcocr-staging/"
 CLAIM_PREFIX = ".fcocr-claims/"  # who is recognizing which object version (fcocr.claims)
-RESERVED_PREFIXES = (TASK_PREFIX, STAGING_PREFIX, CLAIM_PREFIX)
+# Results of keys too long to have one beside them (results.result_key names them by a hash of the key).
+LONG_KEY_PREFIX = ".fcocr-long-keys/"
+RESERVED_PREFIXES = (TASK_PREFIX, STAGING_PREFIX, CLAIM_PREFIX, LONG_KEY_PREFIX)
 
 
 def put_staged(storage: "Storage", data: bytes, content_type: str, prefix: str = STAGING_PREFIX) -> str:
@@ -136,12 +140,22 @@ class LocalStorage:
             raise UnsafeKeyError(f"key {key!r} resolves outside bucket {self.bucket!r}")
         return real
 
+    def _own_path(self, key: str) -> str:
+        """The directory entry of ``key`` itself, not what a symlink there points to: writing or deleting a
+        key replaces or removes that entry, never another object a link names (OSS has no write-through)."""
+        self.path_for(key)  # the same refusals
+        parent, _, name = key.rpartition("/")
+        directory = self.path_for(parent) if parent else self.directory
+        return os.path.join(directory, name)
+
     def head(self, key: str) -> ObjectInfo:
         path = self.path_for(key)
         try:
             st = os.stat(path)
         except FileNotFoundError:
             raise ObjectNotFound(f"no object {key!r} in local bucket {self.bucket!r}") from None
+        except OSError as exc:
+            raise _local_fault(key, self.bucket, exc) from None
         if not os.path.isfile(path):
             raise ObjectNotFound(f"{key!r} in local bucket {self.bucket!r} is not a file")
         return ObjectInfo(key=key, etag=self._etag(path, st), size=st.st_size, metadata=_xattrs(path))
@@ -166,14 +180,26 @@ class LocalStorage:
             raise ObjectNotFound(f"no object {key!r} in local bucket {self.bucket!r}") from None
         except IsADirectoryError:
             raise ObjectNotFound(f"{key!r} in local bucket {self.bucket!r} is not a file") from None
+        except OSError as exc:
+            raise _local_fault(key, self.bucket, exc) from None
         if len(data) > max_bytes:
             raise _too_large(key, os.path.getsize(path), max_bytes)
         return data
 
     def write(self, key: str, data: bytes, *, content_type: str, metadata: dict[str, str]) -> None:
-        path = self.path_for(key)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
+        path = self._own_path(key)
+        if not os.path.isdir(self.directory):  # as OSS: writing never creates a bucket (an event may name any)
+            raise PermanentError(f"local bucket {self.bucket!r} does not exist", code="NoSuchBucket")
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            self._replace(path, data, metadata)
+        except OSError as exc:
+            raise _local_fault(key, self.bucket, exc) from None
+
+    @staticmethod
+    def _replace(path: str, data: bytes, metadata: dict[str, str]) -> None:
+        # The temporary name is short: a key's own name may already be near the file system's 255-byte limit.
+        tmp = os.path.join(os.path.dirname(path), f".fcocr-{secrets.token_hex(8)}.tmp")
         try:
             with open(tmp, "wb") as fh:
                 fh.write(data)
@@ -224,9 +250,11 @@ class LocalStorage:
 
     def delete(self, key: str) -> None:
         try:
-            os.remove(self.path_for(key))
+            os.remove(self._own_path(key))  # a symlink is removed itself, never the file it names
         except FileNotFoundError:
             pass
+        except OSError as exc:
+            raise _local_fault(key, self.bucket, exc) from None
 
     def list(self, prefix: str = "", start_after: str = "") -> Iterator[ObjectInfo]:
         keys = []
@@ -240,6 +268,15 @@ class LocalStorage:
                 yield self.head(rel)
             except (ObjectNotFound, UnsafeKeyError):
                 continue
+
+
+def _local_fault(key: str, bucket: str, exc: OSError) -> PermanentError | TransientError:
+    """A file system refusal, in fcocr's terms: a name the file system cannot hold never will be; anything
+    else (permissions, a full disk) may pass."""
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno == errno.ENAMETOOLONG:
+        return UnsafeKeyError(f"key {key!r} is too long for a file name in local bucket {bucket!r}: {reason}")
+    return TransientError(f"local bucket {bucket!r}: {key!r}: {reason}", code="StorageUnavailable")
 
 
 def _xattrs(path: str) -> dict[str, str]:
@@ -321,6 +358,9 @@ class OssStorage:
                 "no credentials for OSS: FC context.credentials is empty and ALIBABA_CLOUD_ACCESS_KEY_ID/"
                 "ALIBABA_CLOUD_ACCESS_KEY_SECRET are not set (or set FCOCR_LOCAL_ROOT for offline runs)",
                 code="NoCredentials")
+        if not is_bucket_name(bucket):  # oss2 would raise its own ClientError: say it in fcocr's words
+            raise PermanentError(f"{bucket!r} is not an OSS bucket name (3-63 lower-case letters, digits and '-')",
+                                 code="InvalidBucketName")
         self.bucket = bucket
         self.region = region
         self.endpoint = endpoint
@@ -342,15 +382,15 @@ class OssStorage:
                 raise PermanentError(f"bucket {self.bucket!r} does not exist", code="NoSuchBucket") from None
             raise ObjectNotFound(f"no object {key!r} in bucket {self.bucket!r}") from None
         except oss2.exceptions.RequestError as exc:  # connection refused, reset, timeout
-            raise TransientError(f"OSS unreachable: {exc}", code="StorageUnavailable") from None
+            raise TransientError(f"OSS unreachable: {vendor_text(exc)}", code="StorageUnavailable") from None
         except oss2.exceptions.InconsistentError as exc:  # CRC64 mismatch: the bytes were damaged in transit
-            raise TransientError(f"OSS transfer corrupted: {exc}", code="StorageUnavailable") from None
+            raise TransientError(f"OSS transfer corrupted: {vendor_text(exc)}", code="StorageUnavailable") from None
         except oss2.exceptions.OssError as exc:
             details = dict(vendorCode=exc.code, vendorMessage=exc.message, vendorRequestId=exc.request_id)
             if exc.status >= 500 or exc.status == 429 or exc.code in {"Throttling", "RequestTimeTooSkewed"}:
-                raise TransientError(f"OSS {exc.status} {exc.code}: {exc.message}", code="StorageUnavailable",
+                raise TransientError(f"OSS {exc.status} {exc.code}: {vendor_text(exc.message)}", code="StorageUnavailable",
                                      **details) from None
-            raise PermanentError(f"OSS {exc.status} {exc.code}: {exc.message}", code=f"Oss.{exc.code}",
+            raise PermanentError(f"OSS {exc.status} {exc.code}: {vendor_text(exc.message)}", code=f"Oss.{exc.code}",
                                  **details) from None
 
     def head(self, key: str) -> ObjectInfo:

@@ -85,7 +85,7 @@ class AliyunSettings:
         return cls(endpoint=env_url(env, "FCOCR_ALIYUN_OCR_ENDPOINT") or cls.endpoint,
                    staging=env_oss_location(env, "FCOCR_VIAPI_STAGING"),
                    staging_endpoint=env_url(env, "FCOCR_VIAPI_STAGING_ENDPOINT") or cls.staging_endpoint,
-                   poll_ms=env_int(env, "FCOCR_VIAPI_POLL_MS", cls.poll_ms, 1))
+                   poll_ms=env_int(env, "FCOCR_VIAPI_POLL_MS", cls.poll_ms, 1, 60_000))
 
 
 SETTINGS = AliyunSettings

@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 from .. import fields as fieldsets
 from .. import logs
 from ..checkpoints import PageCheckpoints
-from ..errors import FcocrError, PermanentError, TransientError
+from ..errors import FcocrError, PermanentError, TransientError, vendor_text
 from ..model import AnswerUnusable, Capability, Line, Outcome
 from ..prepare import Part, fit
 from ..retry import RetryPolicy, VendorFault, classify
@@ -86,7 +86,7 @@ def loads(text: str | bytes, family: str, status: int | None = None, request_id:
     """A vendor's JSON body; a body that is not JSON is a vendor fault, never an empty success."""
     try:
         return json.loads(text)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         # Say what it looked like, never what it said: a cut-off answer holds what was read off the document,
         # and this message reaches FC's log when the fault outlives its retries.
         head = (text[:1] if isinstance(text, str) else bytes(text[:1]).decode("latin-1")) if text else ""
@@ -331,5 +331,5 @@ def read_documents(row: Row, payload: Any, options: Mapping[str, Any]
 
 
 def network_error(family: str, exc: BaseException) -> TransientError:
-    return TransientError(f"{family} unreachable or timed out: {type(exc).__name__}: {exc}",
+    return TransientError(f"{family} unreachable or timed out: {type(exc).__name__}: {vendor_text(exc)}",
                           code=f"{family.capitalize()}.NetworkError")

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from .. import logs
 from ..config import env_int
 from ..errors import ConfigError, PermanentError
 from ..model import IMAGE_FORMATS, Capability, Limits, Line, OptionSpec, Outcome
@@ -32,7 +33,7 @@ class LocalSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "LocalSettings":
-        return cls(ocr_threads=env_int(env, "FCOCR_OCR_THREADS", cls.ocr_threads, 0))
+        return cls(ocr_threads=env_int(env, "FCOCR_OCR_THREADS", cls.ocr_threads, 0, 256))
 
 
 SETTINGS = LocalSettings
@@ -50,6 +51,11 @@ TEXT = Capability(
 
 _ENGINES: dict[int, Any] = {}
 _ENGINES_LOCK = threading.Lock()
+
+
+class _AtFcocrLevel(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.getLogger(logs.LOGGER_NAME).getEffectiveLevel()
 
 
 def engine(threads: int = 0) -> Any:
@@ -70,8 +76,12 @@ def engine(threads: int = 0) -> Any:
             "EngineConfig.onnxruntime.inter_op_num_threads": 1 if threads > 0 else -1,
         }
         instance = RapidOCR(params=params)
-        # rapidocr's own logger ignores Global.log_level for a few start-up lines.
-        logging.getLogger("RapidOCR").setLevel(logging.WARNING)
+        # rapidocr's own logger ignores Global.log_level for a few start-up lines, and warns once per blank
+        # page ("detection result is empty", an empty result, not a fault): it says no more than fcocr's level.
+        engine_logger = logging.getLogger("RapidOCR")
+        engine_logger.setLevel(logging.WARNING)
+        if not any(isinstance(f, _AtFcocrLevel) for f in engine_logger.filters):
+            engine_logger.addFilter(_AtFcocrLevel())
         _ENGINES[threads] = instance
         return instance
 

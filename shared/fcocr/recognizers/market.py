@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..config import env_text, env_url
+from ..config import env_secret, env_url
 from ..errors import PermanentError
 from ..fields import MISSING, Field, end_date_or_period, lookup, taxi_fields
 from ..model import Capability, Limits, Line, OptionSpec, Outcome, vendor_options
@@ -161,7 +161,7 @@ class MarketSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "MarketSettings":
-        return cls(appcode=env_text(env, "ALIYUN_MARKET_APPCODE"),
+        return cls(appcode=env_secret(env, "ALIYUN_MARKET_APPCODE"),
                    urls={i: u for i in IDS if (u := env_url(env, url_variable(i)))})
 
 
@@ -285,7 +285,8 @@ def _payload(api: Api, body: Any, request_id: str | None) -> Any:
         body = loads(value, NAME, 200, request_id) if isinstance(value, str) else value
     elif api.style == "multipart":
         if body.get("code") not in (0, "0") or body.get("status") not in (200, "200"):
-            status = int(body.get("status") or 400) if str(body.get("status") or "").isdigit() else 400
+            status_text = str(body.get("status") or "")
+            status = int(status_text) if status_text.isascii() and status_text.isdigit() else 400
             raise _fault(status, str(body.get("message") or "recognition failed"), request_id,
                          str(body.get("code") if body.get("code") is not None else status))
         return body

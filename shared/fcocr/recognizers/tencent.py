@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from ..config import env_choice, env_text, env_url
+from ..config import env_choice, env_secret, env_url
 from ..errors import ConfigError
 from ..fields import Field, items_from
 from ..model import Capability, Limits, Outcome
@@ -59,7 +59,7 @@ class TencentSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "TencentSettings":
-        return cls(secret_id=env_text(env, "TENCENTCLOUD_SECRET_ID"), secret_key=env_text(env, "TENCENTCLOUD_SECRET_KEY"),
+        return cls(secret_id=env_secret(env, "TENCENTCLOUD_SECRET_ID"), secret_key=env_secret(env, "TENCENTCLOUD_SECRET_KEY"),
                    region=env_choice(env, "TENCENTCLOUD_REGION", REGIONS, cls.region),
                    endpoint=env_url(env, "FCOCR_TENCENT_ENDPOINT") or cls.endpoint,
                    input=env_choice(env, "FCOCR_TENCENT_INPUT", ("base64", "url"), cls.input))

@@ -191,10 +191,12 @@ def fc_endpoint(region: str | None, account_id: str | None, env: Mapping[str, st
     if not account:
         raise ConfigError("--remote needs the FC endpoint: pass --account-id (or set ALIBABA_CLOUD_ACCOUNT_ID), "
                           "or set FCOCR_FC_ENDPOINT to the full URL")
-    if not account.isdigit():
-        raise ConfigError(f"--account-id {account!r} must be your Alibaba Cloud account ID: digits only")
+    if not (account.isascii() and account.isdigit()):  # isdigit alone takes full-width digits
+        raise ConfigError(f"--account-id {account!r} must be your Alibaba Cloud account ID: digits only (0-9)")
     if not region:
         raise ConfigError("--remote needs --region (the function's region, e.g. cn-shanghai) for the FC endpoint")
+    if not re.fullmatch(r"[a-z]{2}(-[a-z0-9]+)+", region):  # it becomes part of a host name
+        raise ConfigError(f"--region {region!r} is not a region id such as cn-shanghai")
     return f"https://{account}.{region}.fc.aliyuncs.com"
 
 

@@ -27,12 +27,12 @@ import json
 import os
 import shutil
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from importlib import resources
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from ..errors import FcocrError
+from ..errors import FcocrError, vendor_text
 from ..events import Upload
 from ..model import DOCUMENT_SUFFIXES
 from ..pipeline import App, Report, handle_oss_event, process
@@ -57,13 +57,22 @@ class LocalUpload:
         return self.root / self.bucket / self.key
 
 
-def collect(paths: Iterable[str], suffix: str) -> list[LocalUpload]:
-    """Each file becomes an upload into a local bucket: a directory argument is the bucket, its files the keys."""
+def collect(paths: Iterable[str], suffix: str, unlisted: list[str] | None = None) -> list[LocalUpload]:
+    """Each file becomes an upload into a local bucket: a directory argument is the bucket, its files the keys.
+    A directory that cannot be listed is said on stderr (and added to ``unlisted``), never skipped silently."""
     uploads: list[LocalUpload] = []
+
+    def cannot_list(exc: OSError) -> None:
+        print(f"fcocr: cannot list {exc.filename}: {exc.strerror or exc}; its documents are not processed",
+              file=sys.stderr)
+        if unlisted is not None:
+            unlisted.append(str(exc.filename))
+
     for raw in paths:
         path = Path(raw).resolve()
         if path.is_dir():
-            for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            files = [Path(d) / f for d, _, names in os.walk(path, onerror=cannot_list) for f in names]
+            for file in sorted(p for p in files if p.is_file()):
                 name = file.name
                 if (name.lower().endswith(DOCUMENT_SUFFIXES) and not is_result_key(name, suffix)
                         and not name.startswith(".")):
@@ -76,11 +85,14 @@ def collect(paths: Iterable[str], suffix: str) -> list[LocalUpload]:
 
 
 def _run_one(application: App, upload: LocalUpload, force: bool = False) -> Report:
-    record = Upload(PROCESS_EVENT, upload.bucket, upload.key, size=upload.path.stat().st_size)
+    record = Upload(PROCESS_EVENT, upload.bucket, upload.key)
     try:  # the upload function's own entry, as FC would call it for this record
         return process(record, Runtime.from_context(LocalContext()), application, force=force)
-    except FcocrError as exc:  # a transient fault that FC would retry: report it, go on with the rest
+    except FcocrError as exc:  # a transient fault that FC would retry (a result it could not write): go on
         return Report(upload.bucket, upload.key, "failed", reason=exc.message, error_code=exc.code)
+    except Exception as exc:  # noqa: BLE001 - a bug on one document must not end the run over the others
+        return Report(upload.bucket, upload.key, "failed", reason=f"unexpected {type(exc).__name__}: "
+                      f"{vendor_text(exc)}", error_code="InternalError")
 
 
 def estimate(application: App, uploads: Sequence[LocalUpload], force: bool):
@@ -105,15 +117,17 @@ def estimate(application: App, uploads: Sequence[LocalUpload], force: bool):
 
 def process_paths(paths: Sequence[str], *, workers: int = 1, recognizer: str | None = None,
                   routes: str | None = None, out=None, force: bool = False,
-                  dry_run: bool = False) -> list[tuple[LocalUpload, Report]]:
+                  dry_run: bool = False, unlisted: list[str] | None = None) -> list[tuple[LocalUpload, Report]]:
     out = out or sys.stdout
+    if workers < 1:
+        raise SystemExit(f"fcocr: --workers {workers}: must be at least 1")
     application = App.from_env()
     if routes:
         application = App(application.settings, Router.load(routes))
     if recognizer:
         every_key = {"routes": [{"match": "**", "recognizer": recognizer}]}
         application = App(application.settings, Router.from_data(every_key, "--recognizer"))
-    uploads = collect(paths, application.settings.result_suffix)
+    uploads = collect(paths, application.settings.result_suffix, unlisted)
     if not uploads:
         print("fcocr: nothing to process (directories are searched for " + " ".join(DOCUMENT_SUFFIXES) + ")", file=out)
         return []
@@ -121,7 +135,6 @@ def process_paths(paths: Sequence[str], *, workers: int = 1, recognizer: str | N
         print(("dry run: " if dry_run else "") + estimate(application, uploads, force).describe(), file=out)
         if dry_run:
             return []
-    workers = max(1, workers)
     threads = application.settings.family("local").ocr_threads
     if threads == 0 and workers > 1:  # give each worker its share of the cores
         threads = max(1, (os.cpu_count() or 1) // workers)
@@ -135,19 +148,27 @@ def process_paths(paths: Sequence[str], *, workers: int = 1, recognizer: str | N
         return upload, report
 
     pool = ThreadPoolExecutor(max_workers=workers)
+    futures = [pool.submit(run, upload) for upload in uploads]
+    order = {id(upload): i for i, upload in enumerate(uploads)}
     try:
-        for item in pool.map(run, uploads):
-            done.append(item)
+        for future in as_completed(futures):
+            done.append(future.result())
             progress.advance()
     except KeyboardInterrupt:
         # Drop the queued documents, let the ones in flight finish (their results are written, not
         # torn), and say how to resume: a re-run skips whatever already has a final result.
         print("\ninterrupted: finishing the documents in flight...", file=sys.stderr)
         pool.shutdown(wait=True, cancel_futures=True)
+        counted = {id(item[0]) for item in done}
+        # What finished while we were interrupted counts too: its result is written.
+        done.extend(f.result() for f in futures if f.done() and not f.cancelled() and f.exception() is None
+                    and id(f.result()[0]) not in counted)
+        done.sort(key=lambda item: order[id(item[0])])
         print_summary(done, out)
         print(f"interrupted after {len(done)} of {len(uploads)}; run the same command again to finish", file=out)
         raise
     pool.shutdown()
+    done.sort(key=lambda item: order[id(item[0])])  # the table in the order the documents were given
     print_summary(done, out)
     return done
 
@@ -174,9 +195,10 @@ def print_summary(done: list[tuple[LocalUpload, Report]], out=None) -> None:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
+    unlisted: list[str] = []
     done = process_paths(args.paths, workers=args.workers, recognizer=args.recognizer, routes=args.routes,
-                         force=args.force, dry_run=args.dry_run)
-    return 1 if any(r.status == "failed" for _, r in done) and args.strict else 0
+                         force=args.force, dry_run=args.dry_run, unlisted=unlisted)
+    return 1 if (unlisted or any(r.status == "failed" for _, r in done)) and args.strict else 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -217,7 +239,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     if args.function == "scan-reconcile":
         from ..reconcile import handle_timer_event
 
-        event = Path(args.event).read_bytes() if args.event else b"{}"
+        event = read_event(args.event) if args.event else b"{}"
         print(json.dumps(handle_timer_event(event, LocalContext()), ensure_ascii=False, indent=2))
         return 0
     if not args.event:
@@ -225,12 +247,12 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     if args.function == "scan-callback":
         from ..recognizers.green.callback import handle_fc3_event
 
-        answer = handle_fc3_event(Path(args.event).read_bytes(), LocalContext())
+        answer = handle_fc3_event(read_event(args.event), LocalContext())
         print(f"HTTP {answer['statusCode']}: {json.loads(answer['body'])['reason']}")
-        return 0
+        return 0 if 200 <= int(answer["statusCode"]) < 300 else 1  # what the service would see as a failure
     if not os.environ.get("FCOCR_LOCAL_ROOT"):
         raise SystemExit("fcocr invoke: set FCOCR_LOCAL_ROOT or pass --root DIR (bucket B is DIR/B)")
-    event = Path(args.event).read_bytes()
+    event = read_event(args.event)
     application = App.from_env()
     try:
         result = handle_oss_event(event, LocalContext(), application)
@@ -239,7 +261,8 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         return 2
     root = Path(application.settings.local_root or ".")
     for record in result["records"]:
-        print(f"{record['status']:<9}  {record['bucket']}/{record['key']}  {record.get('reason', '')}".rstrip())
+        where = f"{record.get('bucket', '')}/{record.get('key', '')}" if record.get("key") else "(malformed record)"
+        print(f"{record['status']:<9}  {where}  {record.get('reason', '')}".rstrip())
         if record.get("result_key"):
             path = root / record["bucket"] / record["result_key"]
             print(f"  wrote {path}")
@@ -248,7 +271,21 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     return 0
 
 
-def callback_server(host: str = "127.0.0.1", port: int = 0):
+def read_event(path: str) -> bytes:
+    """An --event file's bytes; a missing, unreadable or directory path is a plain message, not a traceback."""
+    try:
+        return Path(path).read_bytes()
+    except IsADirectoryError:
+        raise SystemExit(f"fcocr: --event {path}: is a directory, not an event file") from None
+    except OSError as exc:
+        raise SystemExit(f"fcocr: --event {path}: {exc.strerror or exc}") from None
+
+
+# A client that stops sending mid-request is cut off after this long, so it cannot hold a thread forever.
+READ_TIMEOUT_SECONDS = 30.0
+
+
+def callback_server(host: str = "127.0.0.1", port: int = 0, read_timeout: float = READ_TIMEOUT_SECONDS):
     """The callback function's WSGI handler on a threaded HTTP server (not started); ``server.url`` is its URL."""
     import socketserver
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -259,10 +296,17 @@ def callback_server(host: str = "127.0.0.1", port: int = 0):
         daemon_threads = True
 
     class Quiet(WSGIRequestHandler):
+        timeout = read_timeout  # every read and write of the connection: a stalled client is dropped
+
         def log_message(self, format, *args):  # noqa: A002 - fcocr logs every callback itself, as JSON
             pass
 
-    server = make_server(host, port, handle_wsgi, server_class=Server, handler_class=Quiet)
+    try:
+        server = make_server(host, port, handle_wsgi, server_class=Server, handler_class=Quiet)
+    except OverflowError:
+        raise SystemExit(f"fcocr: port {port} is out of range (0-65535)") from None
+    except OSError as exc:
+        raise SystemExit(f"fcocr: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     server.url = f"http://{host}:{server.server_address[1]}/"
     return server
 
@@ -308,13 +352,33 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value
+
+
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is out of range (0-65535)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fcocr", description="Serverless OCR for Alibaba Cloud Function Compute.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("process", help="recognize local files; results land beside them")
     p.add_argument("paths", nargs="+", help="files, or directories (searched for documents)")
-    p.add_argument("--workers", type=int, default=1, help="documents in parallel (cores are shared between them)")
+    p.add_argument("--workers", type=at_least_one, default=1, help="documents in parallel (cores are shared between them)")
     p.add_argument("--recognizer", help="use this recognizer for every file instead of the routes")
     p.add_argument("--routes", help="routes file or inline JSON (default: FCOCR_ROUTES, else the shipped routes.yml)")
     p.add_argument("--strict", action="store_true", help="exit 1 if any document failed")
@@ -325,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="process the shipped sample documents, offline")
     p.add_argument("--out", default="demo-out", help="where to copy the samples (default ./demo-out)")
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--workers", type=at_least_one, default=1)
     p.add_argument("--lines", type=int, default=12, help="lines to show per document")
     p.set_defaults(func=cmd_demo)
 
@@ -338,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run a function on a loopback HTTP server")
     p.add_argument("function", help="callback")
-    p.add_argument("--port", type=int, default=9000, help="port (default 9000; 0 picks a free one)")
+    p.add_argument("--port", type=port_number, default=9000, help="port (default 9000; 0 picks a free one)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.set_defaults(func=cmd_serve)
 

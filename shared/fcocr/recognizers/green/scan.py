@@ -148,7 +148,7 @@ def _server_fault(exc: Any) -> VendorFault:
     if code == "SDK.UnknownServerError" and "ServerResponseBody: " in message:
         try:
             envelope = json.loads(message.split("ServerResponseBody: ", 1)[1])
-        except ValueError:
+        except (ValueError, RecursionError):
             envelope = None
         if isinstance(envelope, dict) and envelope.get("msg"):
             msg = str(envelope["msg"])
@@ -342,12 +342,15 @@ def task_error(item: Any, request_id: str | None = None) -> FcocrError:
 
 
 def _strings(value: Any) -> Any:
-    """The vendor's own fields with every scalar as a string (numbers would lose digits and zeros)."""
+    """The vendor's own fields with every scalar a string, as the README says: numbers as their digits (they
+    would lose digits and zeros), booleans as ``"true"``/``"false"``; objects and arrays keep their shape."""
     if isinstance(value, dict):
-        return {k: _strings(v) for k, v in value.items()}
+        return {str(k): _strings(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_strings(v) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None or isinstance(value, str):
         return value
     return str(value)
 

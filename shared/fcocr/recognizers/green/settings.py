@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from ...config import env_text, env_url
+from ...config import env_secret, env_url
 from ...errors import ConfigError
 from .checksum import CRYPT_TYPES, sm3_hexdigest
 
@@ -37,10 +37,11 @@ class GreenSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "GreenSettings":
-        uid = env_text(env, "GREEN_UID")
-        if uid is not None and not uid.isdigit():
-            raise ConfigError("GREEN_UID must be your Alibaba Cloud main-account UID: digits only")
-        seed = env_text(env, "GREEN_SEED")
+        # Checked like a credential, not masked: a 16-digit number may well be printed on a document too.
+        uid = env_secret(env, "GREEN_UID", mask=False)
+        if uid is not None and not (uid.isascii() and uid.isdigit()):  # isdigit alone takes full-width digits
+            raise ConfigError("GREEN_UID must be your Alibaba Cloud main-account UID: digits 0-9 only")
+        seed = env_secret(env, "GREEN_SEED")
         if seed is not None and not _SEED.fullmatch(seed):
             raise ConfigError("GREEN_SEED must be 1-64 letters, digits or underscores (the service's rule)")
         crypt_type = env.get("GREEN_CRYPT_TYPE", "").strip().upper() or "SHA256"
