@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from .checks import checks_for
 from .errors import FcocrError, PermanentError
 from .storage import RESERVED_PREFIXES, RESULT_MARK, Storage
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SUCCEEDED, FAILED, PENDING = "succeeded", "failed", "pending"
 RESULT_CONTENT_TYPE = "application/json; charset=utf-8"
 MAX_RESULT_BYTES = 64 * 1024 * 1024
@@ -121,7 +122,7 @@ class ResultDocument:
             if out.engine:
                 doc["engine"] = out.engine
             if out.pages:
-                doc["pages"] = out.pages
+                doc["pages"] = [_with_checks(page, out.document_type) for page in out.pages]
             if out.lines is not None:
                 doc["lines"] = [line.to_json() for line in out.lines]
                 doc["text"] = "\n".join(line.text for line in out.lines)
@@ -129,6 +130,8 @@ class ResultDocument:
                 doc["documentType"] = out.document_type
             if out.fields is not None:
                 doc["fields"] = out.fields
+                if out.document_type is not None:
+                    doc["checks"] = checks_for(out.document_type, out.fields)
             if out.task is not None:
                 doc["task"] = out.task
             if self.status == SUCCEEDED:
@@ -144,6 +147,13 @@ class ResultDocument:
     def to_bytes(self) -> bytes:
         # ensure_ascii=False: Chinese text stays readable; long digit strings stay strings upstream.
         return json.dumps(self.to_json(), ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def _with_checks(page: dict[str, Any], document_type: str | None) -> dict[str, Any]:
+    """A page that carries its own normalized fields (several documents in one upload) gets their checks."""
+    if document_type is None or not isinstance(page.get("fields"), dict):
+        return page
+    return {**page, "checks": checks_for(document_type, page["fields"])}
 
 
 def result_key(key: str, suffix: str) -> str:
