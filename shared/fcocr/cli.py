@@ -2,6 +2,7 @@
 
     fcocr process PATH...            recognize files (or every document under directories); results land beside them
     fcocr demo [--out DIR]           copy the shipped samples to DIR and process them
+    fcocr show PATH... [--out DIR]   draw each result over its page, one PNG per page, into DIR (./fcocr-show)
     fcocr invoke ocr-upload --event FILE [--root DIR]
                                      run functions/ocr_upload's handler on a console test event
     fcocr invoke scan-callback --event FILE
@@ -223,6 +224,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"  {line['confidence']:6.2f}  {line['text']}")
         if len(doc["lines"]) > args.lines:
             print(f"  ... {len(doc['lines']) - args.lines} more lines in the file")
+    from .config import Settings
+    from .show import show
+
+    pictures = show([str(out_dir)], str(Path(args.out).resolve() / "show"), Settings.from_env().result_suffix)
+    print(f"\nfcocr demo: {len(pictures)} pictures of the results (fcocr show) in {Path(args.out).resolve() / 'show'}")
     failed = [r for _, r in done if r.status != "succeeded"]
     return 1 if failed else 0
 
@@ -340,6 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--lines", type=int, default=12, help="lines to show per document")
     p.set_defaults(func=cmd_demo)
+
+    from .show import add_arguments as add_show_arguments, cmd_show
+
+    p = sub.add_parser("show", help="draw each result over its page (boxes, text, fields, failed checks) into PNGs")
+    add_show_arguments(p)
+    p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("invoke", help="run a function's real handler on a console test event")
     p.add_argument("function", help=", ".join(INVOKABLE))

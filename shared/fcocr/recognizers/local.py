@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import ConfigError, PermanentError
 from ..results import Line, Outcome
-from . import IMAGE_FORMATS, Capability, Limits, OptionSpec
+from . import IMAGE_FORMATS, Capability, Limits, OptionSpec, local_fields
 
 ENGINE_NAME = "rapidocr"
 
@@ -30,6 +30,18 @@ TEXT = Capability(
     },
     paid=False,
 )
+
+# The same engine and options, then normalized fields read from the lines' text and geometry (local_fields).
+FIELD_CAPABILITIES = {
+    f"local.{document_type}": Capability(id=f"local.{document_type}", title=f"Offline {title} fields from the engine's lines",
+                                         limits=TEXT.limits, options=TEXT.options, paid=False, document_type=document_type)
+    for document_type, title in (("idcard", "ID card (front or back)"), ("vat_invoice", "VAT invoice"),
+                                 ("train_ticket", "train ticket"), ("bank_card", "bank card"),
+                                 ("business_license", "business licence"))
+}
+AUTO = Capability(id="local.auto", title="Offline: fields of an ID card, VAT invoice, train ticket, bank card or "
+                                         "business licence, whichever the page is; otherwise lines like local.text",
+                  limits=TEXT.limits, options=TEXT.options, paid=False)
 
 _ENGINES: dict[int, Any] = {}
 _ENGINES_LOCK = threading.Lock()
@@ -97,7 +109,7 @@ def reading_order(lines: list[Line]) -> list[Line]:
 
 class LocalProvider:
     name = "local"
-    capabilities = {TEXT.id: TEXT}
+    capabilities = {TEXT.id: TEXT, **FIELD_CAPABILITIES, AUTO.id: AUTO}
 
     def warm_up(self, settings: Any) -> None:
         engine(settings.ocr_threads)
@@ -137,8 +149,11 @@ class LocalProvider:
         if document.page_count > document.pages_to_read:
             warnings.append(f"only the first {document.pages_to_read} of {document.page_count} pages were "
                             "recognized (FCOCR_MAX_PAGES)")
-        return Outcome(lines=reading_order(lines), raw={"pages": raw_pages}, pages=pages,
-                       engine=engine_info(), warnings=warnings)
+        outcome = Outcome(lines=reading_order(lines), raw={"pages": raw_pages}, pages=pages,
+                          engine=engine_info(), warnings=warnings)
+        if capability.id == TEXT.id:
+            return outcome
+        return local_fields.structure(capability.document_type, outcome, capability.id)
 
 
 PROVIDER = LocalProvider()
