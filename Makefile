@@ -27,6 +27,7 @@ bench: $(VENV)/.installed-local,oss,dev
 	$(PY) bench/run.py
 	$(PY) bench/cloud.py
 	$(PY) bench/backfill.py
+	$(PY) bench/fields_accuracy.py
 
 # The routes decide which vendor SDKs go in (README, "Deploy"); CODE_BUCKET also writes build/template.yml for ROS.
 package: $(VENV)/.installed-oss

@@ -124,13 +124,20 @@ def page_images(source: Path) -> Iterator[Any]:
 
 
 def _wrap(text: str, font: Any, width: int, draw: Any) -> list[str]:
+    """Lines that fit ``width``: broken between words where there are spaces, anywhere in Chinese."""
     lines, current = [], ""
-    for ch in text:
-        if ch == "\n" or (current and draw.textlength(current + ch, font=font) > width):
-            lines.append(current)
-            current = "" if ch == "\n" else ch
-        else:
-            current += ch
+    for token in re.findall(r"[A-Za-z0-9_.,:;()'/%-]+ *|.", text):
+        if draw.textlength(current + token, font=font) <= width:
+            current += token
+        elif draw.textlength(token, font=font) <= width:
+            lines.append(current.rstrip())
+            current = token
+        else:  # a word longer than the line: by characters
+            for ch in token:
+                if current and draw.textlength(current + ch, font=font) > width:
+                    lines.append(current)
+                    current = ""
+                current += ch
     return lines + [current] if current else lines
 
 
@@ -152,11 +159,11 @@ def field_lines(doc: dict[str, Any], lines: list[dict[str, Any]]) -> dict[int, l
     fields = doc.get("fields") if isinstance(doc.get("fields"), dict) else {}
     for name, value in fields.items():
         wanted = _compact(value)
-        if isinstance(value, (list, dict)) or len(wanted) < 2:
+        if isinstance(value, (list, dict)) or not wanted:
             continue
         for i, line in enumerate(lines):
             text = _compact(line.get("text"))
-            if wanted in text or (len(text) >= 4 and text in wanted):
+            if text == wanted or (len(wanted) >= 2 and wanted in text) or (len(text) >= 4 and text in wanted):
                 tags.setdefault(i, []).append(name)
     return tags
 
