@@ -33,7 +33,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from fcocr.checks import id_check_character, uscc_check_character
 from fcocr.fields import FIELD_SETS
 from fcocr.samples import generate as samples
-from fcocr.samples.generate import BLACK, BLUE_LABEL, RED, WHITE, draw_text, fake_qr, sample_mark, text_w
+from fcocr.samples.generate import BLACK, BLUE_LABEL, RED, WHITE, draw_text, fake_qr, sample_mark
 
 SETS = {"tune": (20261201, "A"), "heldout": (4242, "B")}
 KINDS = ("idcard_front", "idcard_back", "vat_invoice", "train_ticket", "bank_card", "business_license")
