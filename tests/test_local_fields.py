@@ -87,6 +87,21 @@ def test_plain_text_is_no_document_type():
     assert classify(page) is None
 
 
+def test_labels_without_values_are_plain_text_for_auto_and_a_failure_for_the_named_type():
+    from fcocr.errors import PermanentError
+    from fcocr.recognizers.local_fields import structure
+    from fcocr.results import Outcome
+
+    def outcome():
+        return Outcome(lines=[line("签发机关", 60, 400, 130), line("有效期限", 60, 480, 130)], raw={})
+
+    auto = structure(None, outcome(), "local.auto")
+    assert auto.document_type is None and auto.fields is None and len(auto.lines) == 2
+    with pytest.raises(PermanentError) as failure:
+        structure("idcard", outcome(), "local.idcard")
+    assert failure.value.code == "Local.NoFields" and not failure.value.retryable
+
+
 # ----------------------------------------------------------------------------------- through the engine
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The ``fcocr`` command: run the real handlers on a laptop, against a local directory.
 
     fcocr process PATH...            recognize files (or every document under directories); results land beside them
-    fcocr demo [--out DIR]           copy the shipped samples to DIR and process them
+    fcocr demo [--out DIR]           copy the shipped samples to DIR and process them (local.auto), then show them
     fcocr show PATH... [--out DIR]   draw each result over its page, one PNG per page, into DIR (./fcocr-show)
     fcocr invoke ocr-upload --event FILE [--root DIR]
                                      run functions/ocr_upload's handler on a console test event
@@ -214,7 +214,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     odd.parent.mkdir(parents=True)
     odd.write_bytes(samples.joinpath("vat_invoice.png").read_bytes())
     print(f"fcocr demo: the real ocr_upload handler, offline, over the samples copied to {out_dir}\n")
-    done = process_paths([str(out_dir)], workers=args.workers)
+    done = process_paths([str(out_dir)], workers=args.workers, recognizer=args.recognizer)
     for upload, report in done:
         if report.status != "succeeded" or not report.result_key:
             continue
@@ -224,6 +224,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"  {line['confidence']:6.2f}  {line['text']}")
         if len(doc["lines"]) > args.lines:
             print(f"  ... {len(doc['lines']) - args.lines} more lines in the file")
+        if doc.get("documentType"):
+            read = sum(value not in (None, []) for value in doc["fields"].values())
+            failed = [f"{c['field']} {c['rule']}" for c in doc["checks"] if not c["ok"]]
+            print(f"  {doc['documentType']}: {read} of {len(doc['fields'])} fields read; "
+                  f"checks failed: {', '.join(failed) or 'none'}")
     from .config import Settings
     from .show import show
 
@@ -345,6 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="demo-out", help="where to copy the samples (default ./demo-out)")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--lines", type=int, default=12, help="lines to show per document")
+    p.add_argument("--recognizer", default="local.auto",
+                   help="recognizer for every sample (default local.auto: fields where a page is a known document)")
     p.set_defaults(func=cmd_demo)
 
     from .show import add_arguments as add_show_arguments, cmd_show

@@ -433,12 +433,15 @@ def structure(document_type: str | None, outcome: Outcome, recognizer: str) -> O
     ``None`` (``local.auto``): the type the page looks like, or the lines alone."""
     first_page = [line for line in outcome.lines or () if line.page == 0]
     page = Page(first_page)
-    if document_type is None:
+    guessed = document_type is None
+    if guessed:
         document_type = classify(page)
         if document_type is None:
             return outcome
     fields = EXTRACTORS[document_type](page)
     if all(value in (None, [], "") for name, value in fields.items() if name != "side"):
+        if guessed:  # it looked like one, but none of its fields is there: plain text after all
+            return outcome
         raise PermanentError(f"{recognizer} read the page but found no field of a {document_type} "
                              "(not that kind of document, or unreadable)", code="Local.NoFields")
     outcome.fields = fields
