@@ -231,11 +231,13 @@ def vat_invoice(page: Page) -> dict[str, Any]:
     total_label = page.find(r"价税合计")
     top_of_items = header.bottom if header else None
     bottom_of_items = total_label.bottom if total_label else None
-    payee_box = page.find(r"收款人")
+    # The footer (payee, reviewer, drawer, the seller's seal): the seller's block and the remarks end above it.
+    footer = [b for b in page.boxes if re.search(r"收款人|复核|开票人|销售方[:：]?[（(]?章", b.compact)]
+    footer_top = min((b.top for b in footer), default=math.inf)
 
     for role, inside in (("buyer", lambda b: top_of_items is not None and b.cy < top_of_items),
                          ("seller", lambda b: bottom_of_items is not None and b.cy > bottom_of_items
-                          and (payee_box is None or b.cy < payee_box.top))):
+                          and b.cy < footer_top)):
         values[f"{role}Name"] = page.value(r"名\s*称|^称[:：]", within=inside)[0]
         tax_id = page.value(r"纳税人识别号|识别号", r"[0-9A-Z]{15}", within=inside)[0]
         values[f"{role}TaxId"] = _digits(tax_id, r"[0-9A-Z]{15,20}")
@@ -262,8 +264,7 @@ def vat_invoice(page: Page) -> dict[str, Any]:
     values["drawer"] = page.value(r"开票人")[0]
     remarks_label = page.find(r"^备注?$")
     if remarks_label is not None and bottom_of_items is not None:
-        bottom = payee_box.top if payee_box else math.inf
-        notes = [b for b in page.boxes if b.left > remarks_label.right and bottom_of_items < b.cy < bottom
+        notes = [b for b in page.boxes if b.left > remarks_label.right and bottom_of_items < b.cy < footer_top
                  and not re.match(r"^[注备]$", b.compact)]
         values["remarks"] = "".join(b.compact for b in notes) or None
     return _fields("vat_invoice", **values)
