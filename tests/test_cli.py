@@ -47,6 +47,17 @@ def test_demo_writes_a_correct_result_beside_every_sample(demo):
     assert odd["source"]["key"] == cli.DEMO_ODD_KEY and "099002600111" in odd["text"]
 
 
+def test_demo_ends_with_a_picture_of_every_page_outside_the_samples(demo):
+    _, samples = demo
+    pictures = sorted(p.relative_to(samples.parent / "show").as_posix() for p in (samples.parent / "show").rglob("*.png"))
+    assert len(pictures) == 7 and "report.pdf.page2.png" in pictures  # 5 samples, the PDF's 2 pages, the odd key
+    assert not [p for p in samples.rglob("*.page*.png")]
+    # The demo reads with local.auto: the sample ID card's fields, and its deliberately wrong check digit flagged.
+    card = json.loads((samples / "idcard_front.png.ocr.json").read_text("utf-8"))
+    assert card["documentType"] == "idcard" and card["fields"]["name"] == "张示例"
+    assert [c["rule"] for c in card["checks"] if not c["ok"]] == ["idNumberCheckDigit"]
+
+
 def test_process_is_idempotent_and_prints_a_summary(demo, capsys):
     _, samples = demo
     done = cli.process_paths([str(samples)])

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from .checks import checks_for
 from .errors import FcocrError, ObjectNotFound, PermanentError, UnsafeKeyError, scrub
 from .model import MAX_KEY_BYTES, Line, Outcome, SourceRef, TaskRef  # noqa: F401 - Line and Outcome: the documents' vocabulary
 from .storage import LONG_KEY_PREFIX, RESERVED_PREFIXES, RESULT_MARK, Storage
@@ -110,7 +111,7 @@ class ResultDocument:
             if out.engine:
                 doc["engine"] = out.engine
             if out.pages:
-                doc["pages"] = out.pages
+                doc["pages"] = [_with_checks(page, out.document_type) for page in out.pages]
             if out.lines is not None:
                 doc["lines"] = [line.to_json() for line in out.lines]
                 doc["text"] = "\n".join(line.text for line in out.lines)
@@ -118,8 +119,12 @@ class ResultDocument:
                 doc["documentType"] = out.document_type
             if out.fields is not None:
                 doc["fields"] = out.fields
-            if out.documents:
-                doc["documents"] = out.documents
+                if out.document_type is not None:
+                    doc["checks"] = checks_for(out.document_type, out.fields)
+            if out.documents:  # several documents in one input: each is checked on its own
+                doc["documents"] = [{**d, "checks": checks_for(d["documentType"], d["fields"])}
+                                    if isinstance(d.get("fields"), dict) and d.get("documentType") else d
+                                    for d in out.documents]
             if out.task is not None:
                 doc["task"] = out.task.to_json()
             if self.status == SUCCEEDED or (self.status == FAILED and out.raw is not None):
@@ -155,6 +160,13 @@ def _billed(value: Any) -> dict[str, int] | None:
     if not isinstance(value, dict):
         return None
     return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)}
+
+
+def _with_checks(page: dict[str, Any], document_type: str | None) -> dict[str, Any]:
+    """A page that carries its own normalized fields (several documents in one upload) gets their checks."""
+    if document_type is None or not isinstance(page.get("fields"), dict):
+        return page
+    return {**page, "checks": checks_for(document_type, page["fields"])}
 
 
 def result_key(key: str, suffix: str) -> str:

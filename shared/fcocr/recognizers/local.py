@@ -19,7 +19,7 @@ from .. import logs
 from ..config import env_int
 from ..errors import ConfigError, PermanentError
 from ..model import IMAGE_FORMATS, Capability, Limits, Line, OptionSpec, Outcome
-from . import Job, Packaging
+from . import Job, Packaging, local_fields
 
 ENGINE_NAME = "rapidocr"
 
@@ -48,6 +48,18 @@ TEXT = Capability(
     },
     paid=False,
 )
+
+# The same engine and options, then normalized fields read from the lines' text and geometry (local_fields).
+FIELD_CAPABILITIES = {
+    f"local.{document_type}": Capability(id=f"local.{document_type}", title=f"Offline {title} fields from the engine's lines",
+                                         limits=TEXT.limits, options=TEXT.options, paid=False, document_type=document_type)
+    for document_type, title in (("idcard", "ID card (front or back)"), ("vat_invoice", "VAT invoice"),
+                                 ("train_ticket", "train ticket"), ("bank_card", "bank card"),
+                                 ("business_license", "business licence"))
+}
+AUTO = Capability(id="local.auto", title="Offline: fields of an ID card, VAT invoice, train ticket, bank card or "
+                                         "business licence, whichever the page is; otherwise lines like local.text",
+                  limits=TEXT.limits, options=TEXT.options, paid=False)
 
 _ENGINES: dict[int, Any] = {}
 _ENGINES_LOCK = threading.Lock()
@@ -134,10 +146,11 @@ def engine_failure(index: int, width: int, height: int, exc: Exception) -> str:
 
 class LocalFamily:
     name = "local"
-    capabilities = {TEXT.id: TEXT}
+    capabilities = {TEXT.id: TEXT, **FIELD_CAPABILITIES, AUTO.id: AUTO}
     transient_codes: frozenset[str] = frozenset()  # nothing it does can pass: the engine is here
     packaging = Packaging(requirements=("rapidocr", "onnxruntime"),
-                          verify=("fcocr.recognizers.local", "rapidocr", "onnxruntime", "numpy"))
+                          verify=("fcocr.recognizers.local", "fcocr.recognizers.local_fields", "rapidocr",
+                                  "onnxruntime", "numpy"))
     task_kinds: tuple[str, ...] = ()
 
     def warm_up(self, settings: Any) -> None:
@@ -177,8 +190,11 @@ class LocalFamily:
         if document.page_count > document.pages_to_read:
             warnings.append(f"only the first {document.pages_to_read} of {document.page_count} pages were "
                             "recognized (FCOCR_MAX_PAGES)")
-        return Outcome(lines=reading_order(lines), raw={"pages": raw_pages}, pages=pages,
-                       engine=engine_info(), warnings=warnings)
+        outcome = Outcome(lines=reading_order(lines), raw={"pages": raw_pages}, pages=pages,
+                          engine=engine_info(), warnings=warnings)
+        if capability.id == TEXT.id:
+            return outcome
+        return local_fields.structure(capability.document_type, outcome, capability.id)
 
 
 FAMILY = LocalFamily()

@@ -2,7 +2,8 @@
 
     fcocr process PATH... [--force] [--dry-run]
                                      recognize files (or every document under directories); results land beside them
-    fcocr demo [--out DIR]           copy the shipped samples to DIR and process them
+    fcocr demo [--out DIR]           copy the shipped samples to DIR and process them (local.auto), then show them
+    fcocr show PATH... [--out DIR]   draw each result over its page, one PNG per page, into DIR (./fcocr-show)
     fcocr invoke ocr-upload --event FILE [--root DIR]
                                      run functions/ocr_upload's handler on a console test event
     fcocr invoke scan-callback --event FILE
@@ -214,7 +215,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     odd.parent.mkdir(parents=True)
     odd.write_bytes(samples.joinpath("vat_invoice.png").read_bytes())
     print(f"fcocr demo: the real ocr_upload handler, offline, over the samples copied to {out_dir}\n")
-    done = process_paths([str(out_dir)], workers=args.workers)
+    done = process_paths([str(out_dir)], workers=args.workers, recognizer=args.recognizer)
     for upload, report in done:
         if report.status != "succeeded" or not report.result_key:
             continue
@@ -224,6 +225,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"  {line['confidence']:6.2f}  {line['text']}")
         if len(doc["lines"]) > args.lines:
             print(f"  ... {len(doc['lines']) - args.lines} more lines in the file")
+        if doc.get("documentType"):
+            read = sum(value not in (None, []) for value in doc["fields"].values())
+            failed = [f"{c['field']} {c['rule']}" for c in doc["checks"] if not c["ok"]]
+            print(f"  {doc['documentType']}: {read} of {len(doc['fields'])} fields read; "
+                  f"checks failed: {', '.join(failed) or 'none'}")
+    from ..config import Settings
+    from .show import show
+
+    pictures = show([str(out_dir)], str(Path(args.out).resolve() / "show"), Settings.from_env().result_suffix)
+    print(f"\nfcocr demo: {len(pictures)} pictures of the results (fcocr show) in {Path(args.out).resolve() / 'show'}")
     failed = [r for _, r in done if r.status != "succeeded"]
     return 1 if failed else 0
 
@@ -391,7 +402,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="demo-out", help="where to copy the samples (default ./demo-out)")
     p.add_argument("--workers", type=at_least_one, default=1)
     p.add_argument("--lines", type=int, default=12, help="lines to show per document")
+    p.add_argument("--recognizer", default="local.auto",
+                   help="recognizer for every sample (default local.auto: fields where a page is a known document)")
     p.set_defaults(func=cmd_demo)
+
+    from .show import add_arguments as add_show_arguments
+    from .show import cmd_show
+
+    p = sub.add_parser("show", help="draw each result over its page (boxes, text, fields, failed checks) into PNGs")
+    add_show_arguments(p)
+    p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("invoke", help="run a function's real handler on a console test event")
     p.add_argument("function", help=", ".join(INVOKABLE))
