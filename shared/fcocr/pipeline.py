@@ -215,7 +215,7 @@ def process(upload: Upload, runtime: Runtime, application: App | None = None, *,
         claim = claims.acquire(storage, source, runtime, application.clock(), recognizer=recognizer)
         if not claim.ours:
             return skip(f"another invocation is recognizing this version ({claim.describe()})")
-        if writer.settled(key, info.etag):  # finished by the claimant before ours, between our check and claim
+        if not force and writer.settled(key, info.etag):  # finished by the claimant before ours, between our check and claim
             claims.release(storage, claim)
             return skip("a final result already exists for this ETag")
         job = Job(source, content_key, info, storage, runtime, settings, storage.region)

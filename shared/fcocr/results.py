@@ -262,8 +262,9 @@ class ResultWriter:
         data = doc.to_json()
         if self.masking is not None:
             data = self.masking.apply(data)
-        # ensure_ascii=False: Chinese text stays readable; long digit strings stay strings upstream.
-        return json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
+        # ensure_ascii=False: Chinese text stays readable; long digit strings stay strings upstream. scrub: no
+        # credential reaches a result, whatever a vendor or library put in an answer or an error.
+        return scrub(json.dumps(data, ensure_ascii=False, indent=2)).encode("utf-8")
 
     def source_exists(self, source_key: str) -> bool:
         """False only when the storage says the source is gone; a key it cannot even hold (UnsafeKey) is not
