@@ -366,6 +366,11 @@ class AliyunFamily:
         for a in ACTIONS
     }
 
+    @staticmethod
+    def input_modes(capability: Capability) -> str:
+        action = BY_ACTION[capability.id.split(".", 1)[1]]
+        return f"`{action.input}`: presigned URL of the object (same region) or of a staged copy"
+
     def client(self, job: Any) -> ViapiClient:
         return ViapiClient(job.settings.family(NAME).endpoint, job.runtime.credentials)
 

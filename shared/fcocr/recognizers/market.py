@@ -235,6 +235,17 @@ class MarketFamily:
         for api in APIS
     }
 
+    @staticmethod
+    def input_modes(capability: Capability) -> str:
+        return {"json": "`image` (base64) in a JSON body, options as `configure`",
+                "inputs": "`inputs[0].image.dataValue` (base64), legacy JSON format",
+                "multipart": "multipart `file`, `imgUrl` (presigned URL) or `imgBase64` (option `input`)"}[
+                    BY_ID[capability.id.split(".", 1)[1]].style]
+
+    @staticmethod
+    def setting(capability: Capability) -> str:
+        return url_variable(capability.id.split(".", 1)[1])
+
     def recognize(self, capability: Capability, job: Job, options: dict) -> Outcome:
         api = BY_ID[capability.id.split(".", 1)[1]]
         settings = job.settings.family(NAME)

@@ -500,6 +500,10 @@ class GreenFamily:
                 "aliyunsdkgreen.request.v20180509.ImageAsyncScanResultsRequest"))
     task_kinds = (TASK_KIND,)
 
+    @staticmethod
+    def input_modes(capability: Capability) -> str:
+        return "`tasks[].url`: presigned URL (2 h) of the object or of a staged copy"
+
     def recognize(self, capability: Capability, job: Job, options: dict) -> Outcome:
         [answer] = submit_batch([job], capability.id.split(".", 1)[1], biz_type=options.get("bizType"))
         if isinstance(answer, FcocrError):
