@@ -321,6 +321,33 @@ def _params(action: Action, options: Mapping[str, Any]) -> dict[str, Any]:
     return params
 
 
+# RecognizeVideoCharacter's limits beside format and bytes (seed 000 §5.7): under 60 s, at most 35 fps, each
+# side over 20 and under 4096 px.
+VIDEO_MAX_SECONDS = 60
+VIDEO_MAX_FPS = 35
+VIDEO_SIDES = (20, 4096)
+
+
+def check_video(document: Any) -> None:
+    """An InputError when the video's header says it is outside RecognizeVideoCharacter's limits; what the header
+    does not say (a raw H.264 stream, a damaged box) is left to the service."""
+    from ..errors import InputError
+    from ..videoinfo import video_info
+
+    info = video_info(document.data, document.format)
+    if info.duration_seconds is not None and info.duration_seconds >= VIDEO_MAX_SECONDS:
+        raise InputError(f"the video lasts {info.duration_seconds:.1f} s; RecognizeVideoCharacter takes videos "
+                         f"under {VIDEO_MAX_SECONDS} s", code="VideoTooLong")
+    if info.frame_rate is not None and info.frame_rate > VIDEO_MAX_FPS + 0.01:
+        raise InputError(f"the video has {info.frame_rate:.1f} frames a second; RecognizeVideoCharacter takes at "
+                         f"most {VIDEO_MAX_FPS}", code="VideoFrameRateTooHigh")
+    low, high = VIDEO_SIDES
+    if info.width is not None and info.height is not None and not (
+            low < min(info.width, info.height) and max(info.width, info.height) < high):
+        raise InputError(f"the video is {info.width}×{info.height}; RecognizeVideoCharacter needs each side over "
+                         f"{low} and under {high} px", code="ImageSizeOutOfRange")
+
+
 class _Staging:
     """Where a prepared input goes so the Shanghai-only service can download it."""
 
@@ -412,6 +439,8 @@ class AliyunFamily:
         document = job.source_document()
         from ..prepare import fit
 
+        if action.action == "RecognizeVideoCharacter":
+            check_video(document)  # billed per input second: refuse what the service would, before paying
         parts = list(fit(document, capability.limits))
         reply = policy.call(lambda timeout: call(parts[0], timeout), job.runtime)
         job_id = reply.request_id
