@@ -672,7 +672,20 @@ class ViapiEmulator(LoopbackEmulator):
             return self._json(200, {'RequestId': req.request_id})
         text = _REQUEST_ID_FIELD.sub('"RequestId":"%s"' % req.request_id,
                                      self._examples[spec.name], count=1)
+        if spec.url_param == 'Tasks' and len(urls) > 1:
+            text = self._one_element_per_task(text, urls)
         return _Response(200, text.encode('utf-8'))
+
+    @staticmethod
+    def _one_element_per_task(text: str, urls: List[str]) -> str:
+        """RecognizeQrCode answers one Elements[] entry per task ("one per task"), in the tasks' order, each
+        naming its task's ImageURL. The seed's example shows one task: a request of one gets it verbatim, a
+        request of several gets it once per task, each with that task's URL and its own TaskId."""
+        doc = json.loads(text)
+        [element] = doc['Data']['Elements']
+        doc['Data']['Elements'] = [dict(element, ImageURL=url, TaskId='%s-%d' % (element['TaskId'], n))
+                                   for n, url in enumerate(urls, 1)]
+        return json.dumps(doc, ensure_ascii=False, separators=(',', ':'))
 
     def _override(self, req: _Request) -> Optional[_Response]:
         with self._lock:

@@ -1,5 +1,5 @@
-"""RecognizeVideoCharacter's limits (seed 000: under 60 s, at most 35 fps, sides over 20 and under 4096 px) are
-read from the video's header and checked before the paid call."""
+"""viapi limits checked before paying (seed 000): RecognizeVideoCharacter's duration (under 60 s), frame rate (at most
+35 fps) and size (20-4096 px) read from the video header; RecognizeQrCode's batch of up to 10 images a call."""
 
 from __future__ import annotations
 
@@ -68,3 +68,30 @@ def test_a_video_inside_the_limits_is_submitted(monkeypatch, oss, viapi):
     doc = result(oss, "video/ok.mp4")
     assert doc["status"] == "succeeded", doc.get("error")
     assert [r.action for r in viapi.requests][0] == "RecognizeVideoCharacter"
+
+
+def test_qr_codes_of_a_many_page_document_go_ten_pages_a_call(monkeypatch, oss, viapi):
+    from .cloud import pdf
+
+    route(monkeypatch, "aliyun.RecognizeQrCode")
+    upload(oss, "qr/pages.pdf", pdf(12))
+    doc = result(oss, "qr/pages.pdf")
+    calls = [r for r in viapi.requests if r.action == "RecognizeQrCode"]
+    assert [len(r.params) for r in calls] == [10, 2]  # 12 pages: two calls, not twelve
+    assert [sorted(r.params) for r in calls][1] == ["Tasks.1.ImageURL", "Tasks.2.ImageURL"]
+    assert doc["status"] == "succeeded" and [p["index"] for p in doc["pages"]] == list(range(12))
+    pages = doc["fields"]["pages"]
+    assert len(pages) == 12 and all(len(p["Elements"]) == 1 for p in pages)
+    # Each page keeps the element of its own task: the URL it was fetched from, in the order sent.
+    sent = [r.params[f"Tasks.{n}.ImageURL"] for r in calls for n in range(1, len(r.params) + 1)]
+    assert [p["Elements"][0]["ImageURL"] for p in pages] == sent
+    assert doc["billedCalls"] == {"aliyun.RecognizeQrCode": 12}
+
+
+def test_a_single_image_qr_request_is_unchanged(monkeypatch, oss, viapi):
+    from .cloud import image
+
+    route(monkeypatch, "aliyun.RecognizeQrCode")
+    upload(oss, "qr/one.png", image(fmt="PNG"))
+    [call] = viapi.requests
+    assert list(call.params) == ["Tasks.1.ImageURL"] and result(oss, "qr/one.png")["status"] == "succeeded"
