@@ -95,3 +95,20 @@ def test_a_single_image_qr_request_is_unchanged(monkeypatch, oss, viapi):
     upload(oss, "qr/one.png", image(fmt="PNG"))
     [call] = viapi.requests
     assert list(call.params) == ["Tasks.1.ImageURL"] and result(oss, "qr/one.png")["status"] == "succeeded"
+
+
+def test_the_viapi_emulator_refuses_a_video_of_60_s_or_more_as_the_service_would(oss, viapi):
+    from fcocr.errors import FcocrError
+    from fcocr.recognizers.aliyun import ViapiClient
+    from fcocr.runtime import Credentials
+    from fcocr.storage import OssStorage
+
+    client = ViapiClient(viapi.endpoint, Credentials(AK, SK, TOKEN))
+    for name, data in (("short.mp4", mp4(30, 25, 640, 480)), ("long.mp4", mp4(60, 25, 640, 480))):
+        oss.put("fcocr-cloud", f"video/{name}", data)
+    storage = OssStorage("fcocr-cloud", endpoint=oss.endpoint, region="cn-shanghai",
+                         credentials=Credentials(AK, SK, TOKEN))
+    client.call("RecognizeVideoCharacter", {"VideoURL": storage.presign_get("video/short.mp4", 60)}, 10)
+    with pytest.raises(FcocrError) as refused:
+        client.call("RecognizeVideoCharacter", {"VideoURL": storage.presign_get("video/long.mp4", 60)}, 10)
+    assert "InvalidParameter" in str(refused.value) and viapi.requests[-1].error_code == "InvalidParameter"
