@@ -11,7 +11,9 @@ Gateway (every API, before the provider sees anything)
     * unknown path, or a method other than POST: 400, ``X-Ca-Error-Message: Invalid Url``;
     * body over ``max_body`` (``text_max_body`` for the text API): 413, the Tengine page that seed
       001's FAQ shows, ``X-Ca-Error-Code: I413RL`` and ``X-Ca-Error-Message: Request body too
-      Large`` (the gateway's documented code and message for a too-large body);
+      Large`` (the gateway's documented code and message for a too-large body). Seed 002 gives 413 only
+      a meaning (客户发送的请求大小超过了2MB限制), no body: the gateway refuses before the provider runs, so
+      the text API's 413 is the same gateway answer;
     * ``Authorization: APPCODE <appcode>`` missing (or another scheme): ``MISSING_APPCODE``;
       another appcode: ``WRONG_APPCODE``;
     * ``X-Ca-Request-Id`` on every answer.
