@@ -281,14 +281,14 @@ class MarketFamily:
                 allowed = _allowed_body(api, url)
                 shrunk = allowed is not None and size > allowed
                 if shrunk:
-                    part = _recompressed(api, part, _image_budget(api, allowed, how), notes,
+                    part = _recompressed(api, job, part, _image_budget(api, allowed, how), notes,
                                          f"the request would be {size} bytes, over the API's {allowed}")
                     request, size = _request(api, part, options, how)
                 response = post(request, timeout)
                 if response.status_code == 413 and not shrunk:
                     # Refused before the provider saw it, so not billed: remember the size, recompress, send again.
                     _remember_refused(url, size)
-                    part = _recompressed(api, part, _image_budget(api, size - 1, how), notes,
+                    part = _recompressed(api, job, part, _image_budget(api, size - 1, how), notes,
                                          f"the gateway refused a {size}-byte request (413, not billed)")
                     request, size = _request(api, part, options, how)
                     response = post(request, timeout)
@@ -366,11 +366,13 @@ def _request(api: Api, part: Part, options: Mapping[str, Any], how: str) -> tupl
     return {"files": {"file": (f"page{part.page + 1}.{part.format}", part.data, part.mime)}}, len(part.data) + 300
 
 
-def _recompressed(api: Api, part: Part, max_bytes: int, notes: list, why: str) -> Part:
-    """``part`` re-encoded under ``max_bytes`` (as prepare does for every family), its note saying why."""
+def _recompressed(api: Api, job: Job, part: Part, max_bytes: int, notes: list, why: str) -> Part:
+    """``part`` re-encoded under ``max_bytes`` (as prepare does for every family), its note saying why. Decoded
+    within the same pixel and memory bounds the source was checked against."""
     from ..imaging import Document
 
-    document = Document(part.data, part.format, 1, part.width, part.height)
+    document = Document(part.data, part.format, 1, part.width, part.height, max_pixels=job.settings.max_pixels,
+                        page_memory=job.settings.page_memory_mb * MiB)
     page = next(document.pages())
     smaller = encode_to_fit(page.image, Limits(formats=api.limits.formats, max_bytes=max_bytes), part.page)
     note = f"recompressed from {len(part.data)} to {len(smaller.data)} bytes: {why}"
