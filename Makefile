@@ -38,6 +38,7 @@ bench: $(VENV)/.installed-local,oss,dev
 	$(PY) bench/claims.py
 	$(PY) bench/backfill.py
 	$(PY) bench/memory.py
+	$(PY) bench/wire.py
 
 # The routes decide which vendor SDKs go in (README, "Deploy"); CODE_BUCKET also writes build/template.yml for ROS.
 package: $(VENV)/.installed-oss

@@ -49,7 +49,7 @@ QPS = 5  # the Cloud Market OCR APIs' stated rate limit, per API and purchase (C
 LIMITS_001 = Limits(formats=frozenset({"jpeg", "png", "bmp", "tiff", "jp2", "pnm"}))
 LIMITS_002 = Limits(formats=frozenset({"jpeg", "png", "bmp"}))
 ADVISED_001_BYTES = 3 * MiB // 2  # 001: "尽量保持图片在1.5M以内": the target once the gateway has refused a size
-TEXT_MAX_REQUEST = 2 * MiB  # 002: "413 客户发送的请求大小超过了2MB限制"
+TEXT_MAX_REQUEST = 2_000_000  # 002: "413 客户发送的请求大小超过了2MB限制" (read as the smaller 2 MB, not 2 MiB)
 REQUEST_OVERHEAD = 8 * 1024  # multipart boundaries and headers, the JSON keys and configure, with room to spare
 URL_FROM_BYTES = 512 * 1024  # input=auto: originals this large go as imgUrl, not through the function
 PRESIGN_SECONDS = 600  # the provider downloads imgUrl while answering the call
