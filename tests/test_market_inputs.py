@@ -177,3 +177,22 @@ def test_the_text_api_body_sizes_are_what_the_emulator_saw():
         payload = len(data) if how == "file" else len(part["imgBase64"][1])
         assert len(body) - payload < market_family.REQUEST_OVERHEAD
     assert json.dumps({"ok": 1})
+
+
+def test_pages_of_a_pdf_go_as_file_parts_when_the_route_asks_for_urls(monkeypatch, oss, market):
+    from .cloud import pdf
+
+    _, doc = run(monkeypatch, oss, "text", pdf(2), {"input": "url"}, key="market/pages.pdf")
+    assert doc["status"] == "succeeded" and [r.source for r in market.requests] == ["file", "file"]
+    sent_as_files = [w for w in doc["warnings"] if "sent as a file part" in w]
+    assert sent_as_files == [f"page {n}: sent as a file part: only the stored object itself has a URL" for n in (1, 2)]
+
+
+def test_jpeg_2000_codestreams_and_netpbm_headers_are_recognized_by_content():
+    from fcocr.imaging import sniff_format
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), "white").save(out, "JPEG2000", no_jp2=True)  # a bare .j2k codestream
+    assert sniff_format(out.getvalue()) == "jp2" and sniff_format(_encoded("JPEG2000")) == "jp2"
+    assert [sniff_format(b"P%d\n4 4\n" % n) for n in range(1, 7)] == ["pnm"] * 6
+    assert sniff_format(b"P7\n") is None and sniff_format(b"Plain text") is None
