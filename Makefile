@@ -7,12 +7,14 @@
 #                [RUNTIME=python3.12|python3.10] [VERIFY=python: import each zip and call each handler with FC's
 #                runtime and context emulated]
 #   make deploy-files  write template.yml, s.yaml and deploy/ from shared/fcocr/tools/deploy.py
+#   make live-check    opt-in, paid: call each family you have credentials for once and compare the answer with
+#                      the emulator's (never in CI; says so and exits 0 without credentials)
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PIP_FLAGS = --disable-pip-version-check --quiet
 
-.PHONY: demo test lint bench package deploy-files clean
+.PHONY: demo test lint bench package deploy-files live-check clean
 
 $(VENV)/.installed-%: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +39,7 @@ bench: $(VENV)/.installed-local,oss,dev
 	$(PY) bench/backfill.py
 	$(PY) bench/memory.py
 	$(PY) bench/fields_accuracy.py
+	$(PY) bench/wire.py
 
 # The routes decide which vendor SDKs go in (README, "Deploy"); CODE_BUCKET also writes build/template.yml for ROS.
 package: $(VENV)/.installed-oss
@@ -46,6 +49,9 @@ package: $(VENV)/.installed-oss
 # The deploy files are generated from the one declaration of the functions (shared/fcocr/tools/deploy.py).
 deploy-files: $(VENV)/.installed-oss
 	$(VENV)/bin/fcocr deploy-files
+
+live-check: $(VENV)/.installed-local,oss,dev
+	$(PY) -m fcocr.tools.livecheck
 
 clean:
 	rm -rf .venv .venv-py310 demo-out .pytest_cache build *.egg-info shared/*.egg-info

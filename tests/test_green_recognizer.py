@@ -579,3 +579,13 @@ def test_a_record_never_submitted_waits_an_hour_then_fails_retryable(monkeypatch
     error = result(oss, "half.png")["error"]
     assert error["code"] == "Green.NotSubmitted" and error["retryable"] is True and not queries(green)
     assert not records_left(oss)
+
+
+def test_biz_type_is_a_route_option_sent_only_when_set(monkeypatch, oss, green):
+    route(monkeypatch, "green.invoice", {"bizType": "invoices_2026"})
+    upload(oss, "biz.png", image(fmt="PNG"))
+    route(monkeypatch, "green.invoice")
+    upload(oss, "plain.png", image(fmt="PNG", color=(240, 240, 240)))
+    with_biz, without = submits(green)
+    assert with_biz.body["bizType"] == "invoices_2026" and "bizType" not in without.body
+    assert result(oss, "biz.png")["status"] == "pending"

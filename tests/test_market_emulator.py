@@ -179,10 +179,14 @@ def test_configure_as_a_string_and_as_an_object(market):
     assert market.requests[-1].configure == template_list
 
 
-def test_unknown_configure_keys_are_accepted_and_recorded(market):
+def test_unknown_configure_keys_are_refused_and_recorded(market):
     r = post(market, "general", {"image": PNG_B64, "configure": '{"skip_detection": true}'})
-    assert r.status_code == 200
+    assert (r.status_code, r.text) == mk.ERRORS["json_runtime"]
     assert market.requests[-1].configure == {"skip_detection": True}
+    r = post(market, "passport", {"image": PNG_B64, "configure": '{"side": "face"}'})  # side is not a passport key
+    assert r.status_code == 461
+    r = post(market, "general", {"image": PNG_B64, "configure": '{"min_size": 8}'})
+    assert r.status_code == 200
 
 
 def test_image_url_in_the_json_format_is_downloaded(market):

@@ -46,3 +46,16 @@ def test_every_normalized_field_is_documented():
         row = next(line for line in README.splitlines() if line.startswith(f"| `{document_type}` |"))
         for name in names:
             assert f"`{name}`" in row, (document_type, name)
+
+
+def test_the_capability_tables_are_generated_from_the_families_tables(tmp_path):
+    from fcocr.tools import capabilities
+    from fcocr.tools.cli import main
+
+    assert capabilities.section(README) == capabilities.markdown(), \
+        "README capability tables are stale: run .venv/bin/python -m fcocr.tools.cli capabilities --write README.md"
+    stale = tmp_path / "README.md"
+    stale.write_text(README.replace("| `market.text` |", "| `market.text-old` |"), "utf-8")
+    assert main(["capabilities", "--check", str(stale)]) == 1
+    assert main(["capabilities", "--write", str(stale)]) == 0 and stale.read_text("utf-8") == README
+    assert main(["capabilities", "--check", str(stale)]) == 0

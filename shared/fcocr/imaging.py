@@ -29,7 +29,11 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"BM", "bmp"),
     (b"II*\x00", "tiff"),
     (b"MM\x00*", "tiff"),
+    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "jp2"),  # the JP2 signature box
+    (b"\xff\x4f\xff\x51", "jp2"),  # a bare JPEG 2000 codestream (.j2k): SOC then SIZ
 )
+# Netpbm: P1-P6 (PBM, PGM, PPM; plain and raw) followed by whitespace.
+_PNM_KINDS = frozenset(b"123456")
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -39,6 +43,8 @@ def sniff_format(data: bytes) -> str | None:
             return name
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "webp"
+    if len(data) > 2 and data[0:1] == b"P" and data[1] in _PNM_KINDS and data[2:3] in (b" ", b"\t", b"\r", b"\n"):
+        return "pnm"
     # ISO-BMFF (an ftyp box): HEIC/AVIF photos and MP4/MOV videos share the container; its brands tell them apart.
     if data[4:8] == b"ftyp":
         return _iso_bmff_format(data)

@@ -57,7 +57,10 @@ class OssLocation:
 # Canonical format names, as imaging.sniff_format reports them.
 IMAGE_FORMATS = frozenset({"jpeg", "png", "bmp", "gif", "webp", "tiff"})
 VIDEO_FORMATS = frozenset({"mp4", "avi", "h264"})
-ALL_FORMATS = IMAGE_FORMATS | VIDEO_FORMATS | {"pdf"}
+# Image formats Pillow decodes but few vendors take (JPEG 2000, PBM/PGM/PPM): read, and converted by ``prepare``
+# for any capability whose limits do not list them (market 001 takes them as they are).
+CONVERTIBLE_FORMATS = frozenset({"jp2", "pnm"})
+ALL_FORMATS = IMAGE_FORMATS | CONVERTIBLE_FORMATS | VIDEO_FORMATS | {"pdf"}
 
 
 

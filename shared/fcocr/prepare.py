@@ -28,10 +28,10 @@ from .model import IMAGE_FORMATS, VIDEO_FORMATS, Limits
 
 MiB = 1024 * 1024
 JPEG_QUALITIES = (90, 82, 74, 66)
-PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG", "bmp": "BMP", "gif": "GIF", "webp": "WEBP", "tiff": "TIFF"}
+PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG", "bmp": "BMP", "gif": "GIF", "webp": "WEBP", "tiff": "TIFF", "jp2": "JPEG2000", "pnm": "PPM"}
 MIME = {"jpeg": "image/jpeg", "png": "image/png", "bmp": "image/bmp", "gif": "image/gif", "webp": "image/webp",
         "tiff": "image/tiff", "pdf": "application/pdf", "mp4": "video/mp4", "avi": "video/x-msvideo",
-        "h264": "video/h264"}
+        "h264": "video/h264", "jp2": "image/jp2", "pnm": "image/x-portable-anymap"}
 
 
 def base64_limit(encoded_bytes: int) -> int:

@@ -39,7 +39,8 @@ Where the seed is silent, these choices are made (all configurable or noted):
   answers them with HTTP 200 instead;
 * a callback ``content`` is one ``data[]`` element (``callback_content='task'``) or the whole
   results envelope (``'envelope'``), since the doc only says "see the results example";
-* "最多重复推送16次" is read as 16 pushes in all (``max_callback_attempts``);
+* "最多重复推送16次检测结果 ... 重复推送16次后仍未接收成功,则不再推送" is read as the first push and then 16
+  re-pushes, 17 in all (``max_callback_attempts``): 重复 counts repetitions of a push already made;
 * a taskId never issued answers 404 NOT_FOUND, one past retention 594 EXPIRED (green's public
   error codes, outside the seed).
 
@@ -90,8 +91,9 @@ MAX_TASKS = 100
 MAX_QUERY_TASK_IDS = 100
 # "检测结果最长保留一小时".
 DEFAULT_RETENTION_SECONDS = 3600
-# "接收失败时,内容安全将最多重复推送16次检测结果".
-DEFAULT_MAX_CALLBACK_ATTEMPTS = 16
+# "接收失败时,内容安全将最多重复推送16次检测结果": the first push, then up to 16 re-pushes.
+CALLBACK_REPUSHES = 16
+DEFAULT_MAX_CALLBACK_ATTEMPTS = 1 + CALLBACK_REPUSHES
 # Image requirements: downloaded within 3 s, at most 20 MB, PNG/JPG/JPEG/BMP/GIF/WEBP.
 DEFAULT_DOWNLOAD_TIMEOUT = 3.0
 MAX_IMAGE_BYTES = 20 * 1024 * 1024

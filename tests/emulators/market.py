@@ -11,7 +11,9 @@ Gateway (every API, before the provider sees anything)
     * unknown path, or a method other than POST: 400, ``X-Ca-Error-Message: Invalid Url``;
     * body over ``max_body`` (``text_max_body`` for the text API): 413, the Tengine page that seed
       001's FAQ shows, ``X-Ca-Error-Code: I413RL`` and ``X-Ca-Error-Message: Request body too
-      Large`` (the gateway's documented code and message for a too-large body);
+      Large`` (the gateway's documented code and message for a too-large body). Seed 002 gives 413 only
+      a meaning (客户发送的请求大小超过了2MB限制), no body: the gateway refuses before the provider runs, so
+      the text API's 413 is the same gateway answer;
     * ``Authorization: APPCODE <appcode>`` missing (or another scheme): ``MISSING_APPCODE``;
       another appcode: ``WRONG_APPCODE``;
     * ``X-Ca-Request-Id`` on every answer.
@@ -29,8 +31,9 @@ seed's table (``ERRORS``): HTTP status = code (460, 461, 462; template 452/455),
 the body (text/plain) and in ``X-Ca-Error-Message``, no ``X-Ca-Error-Code`` (that header marks
 gateway errors only). ``configure`` keys are checked where the seed documents them (``side``;
 ``min_size``, ``output_prob``; ``template_id``/``template_list``; ``format``, ``finance``,
-``dir_assure``, ``line_less``; ``multi_crop``); other keys are accepted and recorded, as the real
-services take more options than the seed lists.
+``dir_assure``, ``line_less``; ``multi_crop``), and a key the seed does not document for that API is
+refused (461 json parse runtime exception, see ``_check_configure``): a client sending an option the
+documents never named would otherwise pass these tests unnoticed.
 
 002 provider (B17, ``text``): multipart/form-data with ``imgUrl`` (fetched over HTTP), ``file``
 (a binary part) or ``imgBase64`` (which must carry ``data:image/<type>;base64,``); used in the
@@ -800,7 +803,13 @@ class MarketEmulator(LoopbackEmulator):
     def _check_configure(self, api: str, configure: Optional[dict]) -> str:
         """Validate the documented keys; returns the example variant to answer."""
         conf = configure or {}
-        for key, rule in _CONFIGURE_RULES.get(api, {}).items():
+        rules = _CONFIGURE_RULES.get(api, {})
+        unknown = sorted(set(conf) - set(rules))
+        if unknown:
+            # The seed is silent on keys it does not document; its table's catch-all for "JSON not as
+            # required" (461 json parse runtime exception) is the answer chosen, so such a key fails loudly.
+            raise _provider_error("json_runtime")
+        for key, rule in rules.items():
             if key not in conf:
                 continue
             value = conf[key]

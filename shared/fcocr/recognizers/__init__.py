@@ -77,7 +77,9 @@ class Family(Protocol):
         """Recognize ``job`` and return an Outcome; raise PermanentError / TransientError on failure.
         An asynchronous capability returns an Outcome with ``task`` set and saves a task record."""
 
-    # Optional: ``warm_up(settings)``, called by FC's initializer for the families the routes name;
+    # Optional: ``input_modes(capability)``: how the input travels to the vendor, for the README's capability table
+    # (``fcocr capabilities --markdown``); ``setting(capability)``: the environment variable a capability needs;
+    # ``warm_up(settings)``, called by FC's initializer for the families the routes name;
     # ``finish_due(storage, due, settings, runtime, counts)`` for a family with task kinds: finish what it can of
     # ``due``, a list of (TaskRecord, age in seconds), through ``tasks.finish``, counting what happened.
 

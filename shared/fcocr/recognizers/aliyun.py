@@ -32,7 +32,19 @@ from ..results import utc_now
 from ..retry import RetryPolicy, VendorFault, classify
 from ..storage import STAGING_PREFIX, delete_staged, open_storage, put_staged, staged_ref
 from . import Job, Packaging
-from .cloud import ClientCache, Reply, Row, box_lines, loads, network_error, number, rotated_rect, run, split_by
+from .cloud import (
+    ClientCache,
+    Reply,
+    Row,
+    box_lines,
+    loads,
+    network_error,
+    number,
+    rotated_rect,
+    run,
+    run_batched,
+    split_by,
+)
 
 NAME = "aliyun"
 VERSION = "2019-12-30"
@@ -103,6 +115,7 @@ class Action:
     fixed: Mapping[str, Any] = field(default_factory=dict)  # parameters with one possible value
     row: Row = Row()
     mode: str = "sync"  # sync | async (answered through GetAsyncJobResult) | poll (GetAsyncJobResult itself)
+    batch: int = 1  # images one request may carry (Tasks.N.ImageURL): the pages of a document go together
 
 
 _character_lines = box_lines("Results", "Text", "Probability", "TextRectangles", left="Left", top="Top",
@@ -191,7 +204,7 @@ ACTIONS: tuple[Action, ...] = (
                                  "validDate": Field("ValidDate")})),
     Action("RecognizeBusinessCard", "名片识别 business card", "ImageURL", _STD),
     Action("RecognizeQrCode", "二维码识别 QR codes", "Tasks.1.ImageURL",
-           Limits(formats=_COMMON | {"webp"}, max_bytes=10 * MiB)),
+           Limits(formats=_COMMON | {"webp"}, max_bytes=10 * MiB), batch=10),  # "最多支持10个元素"
     Action("RecognizeChinapassport", "中国护照识别 Chinese passport", "ImageURL",
            Limits(formats=_COMMON, max_bytes=2 * MiB // 4 * 3)),  # "base64 of the image ≤ 2 MB"
     Action("RecognizePassportMRZ", "护照MRZ码识别 passport MRZ", "ImageURL",
@@ -310,6 +323,17 @@ class ViapiClient:
 
 
 # -------------------------------------------------------------------------------------- provider
+def _split_elements(body: dict[str, Any], count: int, request_id: str | None) -> list[Reply]:
+    """One Reply per task of a batched request, each shaped as the answer to a request of that task alone."""
+    data = body.get("Data") if isinstance(body.get("Data"), dict) else {}
+    elements = data.get("Elements") if isinstance(data.get("Elements"), list) else []
+    replies = []
+    for index in range(count):
+        own = {**data, "Elements": elements[index:index + 1]}  # Elements come in the order of the tasks
+        replies.append(Reply(own, {**body, "Data": own}, request_id))
+    return replies
+
+
 def _input_value(action: Action, url: str) -> dict[str, Any]:
     return {action.input: url}
 
@@ -319,6 +343,33 @@ def _params(action: Action, options: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in vendor_options(options).items():
         params[name] = value  # option names are the wire parameter names
     return params
+
+
+# RecognizeVideoCharacter's limits beside format and bytes (seed 000 §5.7): under 60 s, at most 35 fps, each
+# side over 20 and under 4096 px.
+VIDEO_MAX_SECONDS = 60
+VIDEO_MAX_FPS = 35
+VIDEO_SIDES = (20, 4096)
+
+
+def check_video(document: Any) -> None:
+    """An InputError when the video's header says it is outside RecognizeVideoCharacter's limits; what the header
+    does not say (a raw H.264 stream, a damaged box) is left to the service."""
+    from ..errors import InputError
+    from ..videoinfo import video_info
+
+    info = video_info(document.data, document.format)
+    if info.duration_seconds is not None and info.duration_seconds >= VIDEO_MAX_SECONDS:
+        raise InputError(f"the video lasts {info.duration_seconds:.1f} s; RecognizeVideoCharacter takes videos "
+                         f"under {VIDEO_MAX_SECONDS} s", code="VideoTooLong")
+    if info.frame_rate is not None and info.frame_rate > VIDEO_MAX_FPS + 0.01:
+        raise InputError(f"the video has {info.frame_rate:.1f} frames a second; RecognizeVideoCharacter takes at "
+                         f"most {VIDEO_MAX_FPS}", code="VideoFrameRateTooHigh")
+    low, high = VIDEO_SIDES
+    if info.width is not None and info.height is not None and not (
+            low < min(info.width, info.height) and max(info.width, info.height) < high):
+        raise InputError(f"the video is {info.width}×{info.height}; RecognizeVideoCharacter needs each side over "
+                         f"{low} and under {high} px", code="ImageSizeOutOfRange")
 
 
 class _Staging:
@@ -366,6 +417,11 @@ class AliyunFamily:
         for a in ACTIONS
     }
 
+    @staticmethod
+    def input_modes(capability: Capability) -> str:
+        action = BY_ACTION[capability.id.split(".", 1)[1]]
+        return f"`{action.input}`: presigned URL of the object (same region) or of a staged copy"
+
     def client(self, job: Any) -> ViapiClient:
         return ViapiClient(job.settings.family(NAME).endpoint, job.runtime.credentials)
 
@@ -379,20 +435,28 @@ class AliyunFamily:
         staged: list[tuple[Any, str]] = []
         same_region = job.region == REGION
 
-        def call(part: Part, timeout: float) -> Reply:
+        def url_of(part: Part) -> str:
             if part.original and same_region:
-                url = job.presigned_url(ASYNC_PRESIGN_SECONDS if action.mode == "async" else PRESIGN_SECONDS)
-            else:
-                staging = _Staging(job)
-                key = staging.put(part)
-                staged.append((staging.storage, key))
-                url = staging.storage.presign_get(key, ASYNC_PRESIGN_SECONDS if action.mode == "async" else PRESIGN_SECONDS)
-            body, request_id = client.call(action.action, {**params, **_input_value(action, url)}, timeout)
+                return job.presigned_url(ASYNC_PRESIGN_SECONDS if action.mode == "async" else PRESIGN_SECONDS)
+            staging = _Staging(job)
+            key = staging.put(part)
+            staged.append((staging.storage, key))
+            return staging.storage.presign_get(key, ASYNC_PRESIGN_SECONDS if action.mode == "async" else PRESIGN_SECONDS)
+
+        def call(part: Part, timeout: float) -> Reply:
+            body, request_id = client.call(action.action, {**params, **_input_value(action, url_of(part))}, timeout)
             return Reply(body.get("Data"), body, request_id)
+
+        def call_batch(parts: list[Part], timeout: float) -> list[Reply]:
+            tasks_params = {f"Tasks.{n}.ImageURL": url_of(part) for n, part in enumerate(parts, 1)}
+            body, request_id = client.call(action.action, {**params, **tasks_params}, timeout)
+            return _split_elements(body, len(parts), request_id)
 
         try:
             if action.mode == "async":
                 return self._submit_and_wait(capability, action, job, options, call, staged)
+            if action.batch > 1:
+                return run_batched(capability, action.row, job, options, call_batch, NAME, action.batch)
             return run(capability, action.row, job, options, call, NAME)
         finally:
             if action.mode != "async":
@@ -407,6 +471,8 @@ class AliyunFamily:
         document = job.source_document()
         from ..prepare import fit
 
+        if action.action == "RecognizeVideoCharacter":
+            check_video(document)  # billed per input second: refuse what the service would, before paying
         parts = list(fit(document, capability.limits))
         reply = policy.call(lambda timeout: call(parts[0], timeout), job.runtime)
         job_id = reply.request_id

@@ -170,6 +170,63 @@ def run(capability: Capability, row: Row, job: Any, options: Mapping[str, Any],
     return outcome_from(row, answers, options, warnings, family)
 
 
+def run_batched(capability: Capability, row: Row, job: Any, options: Mapping[str, Any],
+                call: Callable[[list[Part], float], list[Reply]], family: str, size: int) -> Outcome:
+    """``run`` for an API taking several images per request: up to ``size`` parts per vendor call, one Reply per
+    part back from ``call``, so a many-page document costs fewer calls (and fewer of the quota's requests)."""
+    document = job.source_document()
+    warnings: list[str] = []
+
+    def parts() -> Any:
+        for part in fit(document, capability.limits):
+            if part.note:
+                warnings.append(f"page {part.page + 1}: {part.note}" if document.page_count > 1 else part.note)
+            yield part
+
+    answers = call_batches(capability, job, parts(), call, pages=document.page_count, size=size)
+    if document.page_count > document.pages_to_read and not answers[0].part.original:
+        warnings.append(f"only the first {document.pages_to_read} of {document.page_count} pages were recognized")
+    return outcome_from(row, answers, options, warnings, family)
+
+
+def call_batches(capability: Capability, job: Any, parts: Any, call: Callable[[list[Part], float], list[Reply]], *,
+                 pages: int, size: int) -> list[PageAnswer]:
+    """``call_pages`` with up to ``size`` parts per call: pages answered by an earlier invocation are read back from
+    their checkpoints, the others sent together, and each page's answer checkpointed once its batch is answered."""
+    policy = RetryPolicy.from_settings(job.settings)
+    saved = PageCheckpoints(job.storage, job.source, capability.id) if pages > 1 else None
+    answers: list[PageAnswer] = []
+    batch: list[Part] = []
+
+    def send() -> None:
+        sent = list(batch)
+        batch.clear()
+        try:
+            replies = policy.call(lambda timeout: call(sent, timeout), job.runtime)
+            got = [PageAnswer(part, reply=reply, billed=True) for part, reply in zip(sent, replies, strict=True)]
+        except PermanentError as exc:
+            if saved is None:
+                raise
+            got = [PageAnswer(part, error=exc) for part in sent]
+        for answer in got:
+            if saved is not None:
+                saved.save(answer.part.page, _checkpoint(answer))
+            answers.append(answer)
+
+    for part in parts:
+        kept = saved.load(part.page) if saved is not None else None
+        if kept is not None:
+            answers.append(_answer_from(part, kept))
+            continue
+        batch.append(part)
+        if len(batch) >= size:
+            send()
+    if batch:
+        send()
+    answers.sort(key=lambda a: a.part.page)
+    return answers
+
+
 def call_pages(capability: Capability, job: Any, parts: Any, call: Callable[[Part, float], Reply], *,
                pages: int) -> list[PageAnswer]:
     """One vendor call per part, each retried by the one policy. For a document of several ``pages``, every

@@ -10,7 +10,15 @@ Three request styles:
 * ``inputs``  (001 legacy, bank and business cards): ``{"inputs": [{"image": {"dataType": 50,
               "dataValue": ...}}]}``, answered with ``outputs[0].outputValue.dataValue``, a JSON string
               to decode again
-* ``multipart`` (002 text API): the file as the multipart part ``file``
+* ``multipart`` (002 text API): the image as the part ``file``, ``imgUrl`` (a presigned URL of the source object:
+              the bytes never pass through the function) or ``imgBase64`` (a ``data:image/...;base64,`` URI), chosen
+              by the route option ``input`` (``auto``: a URL for originals of ``URL_FROM_BYTES`` or more when the
+              storage can presign, else ``file``; base64 costs a third more bytes, so only a route asks for it)
+
+Sizes: 002 documents a 2 MB request limit, so its image is recompressed before sending when the request would pass
+it. 001 only advises 1.5 MB and names no limit, so the original is sent; when the gateway answers 413 (a refused
+request is not billed) the image is recompressed and sent again, and the refused size is remembered per API URL for
+the process, so later inputs that large are recompressed first. The result's warnings say when that happened.
 """
 
 from __future__ import annotations
@@ -24,8 +32,8 @@ from typing import Any, Mapping
 from ..config import env_secret, env_url
 from ..errors import PermanentError
 from ..fields import MISSING, Field, end_date_or_period, lookup, taxi_fields
-from ..model import Capability, Limits, Line, OptionSpec, Outcome, vendor_options
-from ..prepare import Part
+from ..model import AnswerUnusable, Capability, Limits, Line, OptionSpec, Outcome, vendor_options
+from ..prepare import Part, base64_limit, encode_to_fit
 from ..retry import VendorFault, classify
 from . import Job, Packaging
 from .cloud import Reply, Row, box_lines, loads, network_error, number, rotated_rect, run, split_by
@@ -36,9 +44,19 @@ MiB = 1024 * 1024
 TRANSIENT_CODES = frozenset({"450", "469", "Throttled", "ThrottledByAppFlowControl", "ThrottledByApiFlowControl",
                              "ThrottledByUserFlowControl"})
 QPS = 5  # the Cloud Market OCR APIs' stated rate limit, per API and purchase (Capability.qps)
-# 001: "keep images within 1.5 MB"; 002: requests over 2 MB get 413. Larger inputs are recompressed first.
-LIMITS_001 = Limits(formats=frozenset({"jpeg", "png", "bmp", "tiff"}), max_bytes=3 * MiB // 2)
-LIMITS_002 = Limits(formats=frozenset({"jpeg", "png", "bmp"}), max_bytes=3 * MiB // 2)
+# 001's 图片格式说明: BMP, JPEG, JPEG 2000, PNG, PBM/PGM/PPM, TIFF, sent as they are. No byte limit: 001 names
+# none (see the module docstring); 002's is a limit on the whole request (TEXT_MAX_REQUEST), applied per input mode.
+LIMITS_001 = Limits(formats=frozenset({"jpeg", "png", "bmp", "tiff", "jp2", "pnm"}))
+LIMITS_002 = Limits(formats=frozenset({"jpeg", "png", "bmp"}))
+ADVISED_001_BYTES = 3 * MiB // 2  # 001: "尽量保持图片在1.5M以内": the target once the gateway has refused a size
+TEXT_MAX_REQUEST = 2_000_000  # 002: "413 客户发送的请求大小超过了2MB限制" (read as the smaller 2 MB, not 2 MiB)
+REQUEST_OVERHEAD = 8 * 1024  # multipart boundaries and headers, the JSON keys and configure, with room to spare
+URL_FROM_BYTES = 512 * 1024  # input=auto: originals this large go as imgUrl, not through the function
+PRESIGN_SECONDS = 600  # the provider downloads imgUrl while answering the call
+INPUT_MODES = ("auto", "file", "url", "base64")
+TEXT_OPTIONS = {"input": OptionSpec(str, default="auto", choices=INPUT_MODES,
+                                    description="how the image is sent: file part, imgUrl (presigned OSS URL; not in "
+                                                "local mode), imgBase64 (data: URI), or auto (by size)")}
 SIDE = {"side": OptionSpec(str, default="face", choices=("face", "back"), description="face / back of the card")}
 # The gateway's 401 (bad APPCODE) and 403 (not purchased, quota used up): the account, not the input.
 ACCOUNT_CODES = frozenset({"401", "403"})
@@ -137,7 +155,8 @@ APIS: tuple[Api, ...] = (
     Api("plate", "印刷文字识别-车牌识别 license plates", "json",
         options={"multi_crop": OptionSpec(bool, description="answer only when every crop agrees (confidence > 0.9)")}),
     Api("vin", "印刷文字识别-vin码识别 VIN code", "json"),
-    Api("text", "通用文本识别 general text (multipart)", "multipart", LIMITS_002, row=Row(lines=_text_lines)),
+    Api("text", "通用文本识别 general text (multipart)", "multipart", LIMITS_002, options=TEXT_OPTIONS,
+        row=Row(lines=_text_lines)),
 )
 BY_ID = {api.id: api for api in APIS}
 IDS = tuple(api.id for api in APIS)
@@ -216,6 +235,17 @@ class MarketFamily:
         for api in APIS
     }
 
+    @staticmethod
+    def input_modes(capability: Capability) -> str:
+        return {"json": "`image` (base64) in a JSON body, options as `configure`",
+                "inputs": "`inputs[0].image.dataValue` (base64), legacy JSON format",
+                "multipart": "multipart `file`, `imgUrl` (presigned URL) or `imgBase64` (option `input`)"}[
+                    BY_ID[capability.id.split(".", 1)[1]].style]
+
+    @staticmethod
+    def setting(capability: Capability) -> str:
+        return url_variable(capability.id.split(".", 1)[1])
+
     def recognize(self, capability: Capability, job: Job, options: dict) -> Outcome:
         api = BY_ID[capability.id.split(".", 1)[1]]
         settings = job.settings.family(NAME)
@@ -230,19 +260,38 @@ class MarketFamily:
             raise PermanentError("market.template needs the route option template_id or template_list "
                                  "(the service answers 452 without one)", code="Market.TemplateNotSet")
         headers = {"Authorization": f"APPCODE {settings.appcode}"}
+        notes: list[tuple[int, str]] = []  # (page, what was done to its image), for the result's warnings
 
-        def call(part: Part, timeout: float) -> Reply:
+        def post(request: Mapping[str, Any], timeout: float) -> Any:
             import requests
 
             try:
-                if api.style == "multipart":
-                    response = _session().post(url, headers=headers, timeout=(min(5.0, timeout), timeout),
-                                               files={"file": (f"page{part.page + 1}.{part.format}", part.data, part.mime)})
-                else:
-                    response = _session().post(url, headers={**headers, "Content-Type": "application/json; charset=UTF-8"},
-                                               data=_json_body(api, part, options), timeout=(min(5.0, timeout), timeout))
+                return _session().post(url, headers={**headers, **request.get("headers", {})},
+                                       timeout=(min(5.0, timeout), timeout),
+                                       **{k: v for k, v in request.items() if k != "headers"})
             except requests.RequestException as exc:
                 raise network_error(NAME, exc) from None
+
+        def call(part: Part, timeout: float) -> Reply:
+            how = _input_mode(api, options, part, job, notes)
+            if how == "url":  # the body carries a URL: no size rule of ours applies to the image
+                response = post({"files": {"imgUrl": (None, job.presigned_url(PRESIGN_SECONDS))}}, timeout)
+            else:
+                request, size = _request(api, part, options, how)
+                allowed = _allowed_body(api, url)
+                shrunk = allowed is not None and size > allowed
+                if shrunk:
+                    part = _recompressed(api, job, part, _image_budget(api, allowed, how), notes,
+                                         f"the request would be {size} bytes, over the API's {allowed}")
+                    request, size = _request(api, part, options, how)
+                response = post(request, timeout)
+                if response.status_code == 413 and not shrunk:
+                    # Refused before the provider saw it, so not billed: remember the size, recompress, send again.
+                    _remember_refused(url, size)
+                    part = _recompressed(api, job, part, _image_budget(api, size - 1, how), notes,
+                                         f"the gateway refused a {size}-byte request (413, not billed)")
+                    request, size = _request(api, part, options, how)
+                    response = post(request, timeout)
             request_id = response.headers.get("X-Ca-Request-Id")
             if response.status_code != 200:
                 raise _error_from_http(response)
@@ -250,7 +299,90 @@ class MarketFamily:
             payload = _payload(api, body, request_id)
             return Reply(payload, body, request_id or _vendor_id(payload))
 
-        return run(capability, api.row, job, options, call, NAME)
+        try:
+            outcome = run(capability, api.row, job, options, call, NAME)
+        except AnswerUnusable as exc:
+            exc.outcome.warnings.extend(_notes(notes, len(exc.outcome.pages)))
+            raise
+        outcome.warnings.extend(_notes(notes, len(outcome.pages)))
+        return outcome
+
+
+# The smallest request body (bytes) the gateway refused with 413, per API URL, for the life of the process: later
+# inputs that large are recompressed before sending instead of being refused again.
+_REFUSED: dict[str, int] = {}
+_REFUSED_LOCK = threading.Lock()
+
+
+def _remember_refused(url: str, size: int) -> None:
+    with _REFUSED_LOCK:
+        if size < _REFUSED.get(url, size + 1):
+            _REFUSED[url] = size
+
+
+def _allowed_body(api: Api, url: str) -> int | None:
+    """The largest request body to send: 002's documented limit, or below a size this API's gateway refused."""
+    with _REFUSED_LOCK:
+        refused = _REFUSED.get(url)
+    limits = [n for n in (TEXT_MAX_REQUEST if api.style == "multipart" else None,
+                          None if refused is None else refused - 1) if n is not None]
+    return min(limits) if limits else None
+
+
+def _image_budget(api: Api, body_limit: int, how: str) -> int:
+    """The image bytes that fit a request of ``body_limit`` bytes sent as ``how``; 001's advice caps it."""
+    room = body_limit - REQUEST_OVERHEAD
+    budget = room if how == "file" else base64_limit(room)
+    return budget if api.style == "multipart" else min(budget, ADVISED_001_BYTES)
+
+
+def _input_mode(api: Api, options: Mapping[str, Any], part: Part, job: Job, notes: list) -> str:
+    """json (001), or how the 002 text API gets the image: url, file or base64."""
+    if api.style != "multipart":
+        return "json"
+    mode = options.get("input") or "auto"
+    if mode == "url" and not part.original:
+        notes.append((part.page, "sent as a file part: only the stored object itself has a URL"))
+        return "file"
+    if mode == "auto":
+        if not (part.original and len(part.data) >= URL_FROM_BYTES):
+            return "file"
+        try:
+            job.presigned_url(PRESIGN_SECONDS)  # local storage cannot presign: then the bytes go as a file part
+        except PermanentError:
+            return "file"
+        return "url"
+    return mode
+
+
+def _request(api: Api, part: Part, options: Mapping[str, Any], how: str) -> tuple[dict[str, Any], int]:
+    """The ``requests`` arguments carrying ``part``, and (about) the body's size in bytes."""
+    if how == "json":
+        body = _json_body(api, part, options)
+        return {"data": body, "headers": {"Content-Type": "application/json; charset=UTF-8"}}, len(body)
+    if how == "base64":  # 002 requires the data: prefix (001 refuses it)
+        uri = f"data:{part.mime};base64," + base64.b64encode(part.data).decode("ascii")
+        return {"files": {"imgBase64": (None, uri)}}, len(uri) + 200
+    return {"files": {"file": (f"page{part.page + 1}.{part.format}", part.data, part.mime)}}, len(part.data) + 300
+
+
+def _recompressed(api: Api, job: Job, part: Part, max_bytes: int, notes: list, why: str) -> Part:
+    """``part`` re-encoded under ``max_bytes`` (as prepare does for every family), its note saying why. Decoded
+    within the same pixel and memory bounds the source was checked against."""
+    from ..imaging import Document
+
+    document = Document(part.data, part.format, 1, part.width, part.height, max_pixels=job.settings.max_pixels,
+                        page_memory=job.settings.page_memory_mb * MiB)
+    page = next(document.pages())
+    smaller = encode_to_fit(page.image, Limits(formats=api.limits.formats, max_bytes=max_bytes), part.page)
+    note = f"recompressed from {len(part.data)} to {len(smaller.data)} bytes: {why}"
+    smaller.note = note + (f"; {smaller.note}" if smaller.note else "")
+    notes.append((part.page, smaller.note))
+    return smaller
+
+
+def _notes(notes: list[tuple[int, str]], pages: int) -> list[str]:
+    return [f"page {page + 1}: {note}" if pages > 1 else note for page, note in notes]
 
 
 def _json_body(api: Api, part: Part, options: Mapping[str, Any]) -> bytes:

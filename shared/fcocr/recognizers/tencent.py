@@ -153,6 +153,10 @@ def call_vat_invoice(settings: TencentSettings, params: dict[str, Any], timeout:
 class TencentFamily:
     name = NAME
     capabilities = {CAPABILITY.id: CAPABILITY}
+
+    @staticmethod
+    def input_modes(capability: Capability) -> str:
+        return "`ImageBase64`, or `ImageUrl` (presigned URL) with FCOCR_TENCENT_INPUT=url"
     transient_codes = TRANSIENT_CODES
     account_codes = ACCOUNT_CODES  # refusals of the account, not the input: a route may fall back (fcocr.fallback)
     packaging = Packaging(

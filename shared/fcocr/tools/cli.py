@@ -18,6 +18,8 @@
     fcocr check                      validate the environment and routes, as a cold start would
     fcocr package [--routes SPEC]    build build/<function>.zip (fcocr + runtime dependencies) for Function Compute
     fcocr deploy-files [--check]     write template.yml, s.yaml and deploy/ from fcocr.deploy (the one declaration)
+    fcocr capabilities [--markdown | --write README.md | --check README.md]
+                                     every recognizer's input modes, limits, options and fields, from the tables
 """
 
 from __future__ import annotations
@@ -383,6 +385,12 @@ def port_number(text: str) -> int:
     return value
 
 
+def cmd_capabilities(args: argparse.Namespace) -> int:
+    from .capabilities import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fcocr", description="Serverless OCR for Alibaba Cloud Function Compute.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -465,6 +473,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("deploy-files", help="write template.yml, s.yaml and deploy/ from the functions' declaration")
     add_deploy_files_arguments(p)
     p.set_defaults(func=cmd_deploy_files)
+
+    from .capabilities import add_arguments as add_capabilities_arguments
+
+    p = sub.add_parser("capabilities", help="every recognizer's input modes, limits, options and normalized fields")
+    add_capabilities_arguments(p)
+    p.set_defaults(func=cmd_capabilities)
 
     p = sub.add_parser("check", help="validate settings and routes as a cold start would")
     p.set_defaults(func=cmd_check)

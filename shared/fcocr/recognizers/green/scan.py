@@ -30,7 +30,7 @@ from typing import Any, Sequence
 from ... import logs, tasks
 from ...errors import ConfigError, FcocrError, InputError, PermanentError, TransientError
 from ...fields import Field, FieldMap, extract, items_from
-from ...model import Capability, Limits, Outcome
+from ...model import Capability, Limits, OptionSpec, Outcome
 from ...prepare import fit
 from ...ratelimit import TokenBucket
 from ...reconcile import count, not_finished, time_left
@@ -60,6 +60,10 @@ TRANSIENT_CODES = frozenset({"Throttling", "Throttling.User", "InternalError", "
 # The service's limits. prepare's max_side bound is exclusive: sides up to 30,000 px pass untouched.
 LIMITS = Limits(formats=frozenset({"png", "jpeg", "bmp", "gif", "webp"}), max_bytes=20 * MiB, max_side=30_001,
                 max_pixels=250_000_000)
+# asyncscan's bizType: a business scene created in the Content Security console (自定义机审标准); unset, the
+# service uses its own ("default"). Sent only when a route sets it.
+OPTIONS = {"bizType": OptionSpec(str, description="business scene (业务场景) created in the Content Security console; "
+                                                  "the service's default when unset")}
 
 
 # ----------------------------------------------------------------------------------- field maps
@@ -254,7 +258,8 @@ def _drop(job: Any, record: tasks.TaskRecord) -> None:
     delete_staged(record.extra.get("staging") or {}, job.storage, job.runtime, job.settings)
 
 
-def submit_batch(jobs: Sequence[Any], card: str, *, client: GreenClient | None = None) -> list[Outcome | FcocrError]:
+def submit_batch(jobs: Sequence[Any], card: str, *, client: GreenClient | None = None,
+                 biz_type: str | None = None) -> list[Outcome | FcocrError]:
     """Submit ``jobs`` (``pipeline.Job``s) as ``card`` scans, up to 100 tasks per asyncscan call, 10 calls a second.
 
     One answer per job, in order: an Outcome with the pending task, or the FcocrError that job met (bad input,
@@ -296,6 +301,8 @@ def submit_batch(jobs: Sequence[Any], card: str, *, client: GreenClient | None =
         chunk = prepared[start:start + MAX_TASKS]
         body: dict[str, Any] = {"scenes": ["ocr"], "extras": {"card": card},
                                 "tasks": [{"dataId": record.data_id, "url": url} for _, record, url in chunk]}
+        if biz_type:
+            body["bizType"] = biz_type
         green: GreenSettings = settings.family(NAME)
         if green.callback_url:
             body.update(callback=green.callback_url, seed=green.seed, cryptType=green.crypt_type)
@@ -484,7 +491,7 @@ class GreenFamily:
     name = NAME
     capabilities = {
         f"{NAME}.{c.card}": Capability(id=f"{NAME}.{c.card}", title=c.title, limits=LIMITS, mode="async",
-                                       document_type=c.document_type, qps=QPS, qps_scope="green.asyncscan")
+                                       options=OPTIONS, document_type=c.document_type, qps=QPS, qps_scope="green.asyncscan")
         for c in CARDS
     }
     transient_codes = TRANSIENT_CODES
@@ -496,8 +503,12 @@ class GreenFamily:
                 "aliyunsdkgreen.request.v20180509.ImageAsyncScanResultsRequest"))
     task_kinds = (TASK_KIND,)
 
+    @staticmethod
+    def input_modes(capability: Capability) -> str:
+        return "`tasks[].url`: presigned URL (2 h) of the object or of a staged copy"
+
     def recognize(self, capability: Capability, job: Job, options: dict) -> Outcome:
-        [answer] = submit_batch([job], capability.id.split(".", 1)[1])
+        [answer] = submit_batch([job], capability.id.split(".", 1)[1], biz_type=options.get("bizType"))
         if isinstance(answer, FcocrError):
             raise answer
         return answer
