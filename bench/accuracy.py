@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import sys
@@ -55,11 +56,16 @@ def bare_reader():
     from fcocr.recognizers.local import reading_order
     from fcocr.results import Line
 
-    ocr = RapidOCR(params={"Global.log_level": "warning"})
+    ocr = RapidOCR(params={"Global.log_level": "error"})
+    logging.getLogger("RapidOCR").setLevel(logging.ERROR)  # "The text detection result is empty", per page
 
     def read(path: Path) -> str:
         bgr = np.ascontiguousarray(np.asarray(Image.open(path).convert("RGB"))[:, :, ::-1])
-        out = ocr(bgr)
+        try:
+            out = ocr(bgr)
+        except Exception as exc:  # a 4000×20 strip: ResizeImgError with no message
+            print(f"  bare engine on {path.name}: {type(exc).__name__} {exc}", file=sys.stderr)
+            return ""
         lines = [Line(text=t, confidence=s * 100, polygon=tuple((float(x), float(y)) for x, y in box))
                  for t, s, box in zip(out.txts or (), out.scores or (), [] if out.boxes is None else out.boxes)]
         return "\n".join(line.text for line in reading_order(lines))

@@ -26,6 +26,7 @@ ENVIRONMENT: dict[str, str] = {
     "FCOCR_MAX_PAGES": "Most PDF/TIFF pages recognized per document (default 20).",
     "FCOCR_PDF_DPI": "Resolution PDF pages are rendered at for the offline engine (default 150).",
     "FCOCR_OCR_THREADS": "Intra-op threads of the offline engine per process (default 0 = all cores).",
+    "FCOCR_ENGINE": "Inference backend of the offline engine: onnxruntime (default) or openvino.",
     "FCOCR_LOG_LEVEL": "Log level of fcocr's JSON log lines (default INFO).",
     "FCOCR_OSS_PUBLIC_ENDPOINT": "OSS endpoint put in presigned URLs that vendors download (default https://oss-<region>.aliyuncs.com, "
                                  "or FCOCR_OSS_ENDPOINT when that is set).",
@@ -134,6 +135,7 @@ class Settings:
     max_pages: int = 20
     pdf_dpi: int = 150
     ocr_threads: int = 0
+    ocr_engine: str = "onnxruntime"
     log_level: str = "INFO"
     oss_public_endpoint: str | None = None
     retry_attempts: int = 4
@@ -181,6 +183,7 @@ class Settings:
             max_pages=_int(env, "FCOCR_MAX_PAGES", cls.max_pages, 1),
             pdf_dpi=_int(env, "FCOCR_PDF_DPI", cls.pdf_dpi, 36),
             ocr_threads=_int(env, "FCOCR_OCR_THREADS", cls.ocr_threads, 0),
+            ocr_engine=_choice(env, "FCOCR_ENGINE", ("onnxruntime", "openvino"), cls.ocr_engine),
             log_level=level,
             oss_public_endpoint=_url(env, "FCOCR_OSS_PUBLIC_ENDPOINT") or endpoint,
             retry_attempts=_int(env, "FCOCR_RETRY_ATTEMPTS", cls.retry_attempts, 1),
