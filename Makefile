@@ -23,8 +23,9 @@ demo: $(VENV)/.installed-local,oss,dev
 test: $(VENV)/.installed-local,oss,dev
 	$(PY) -m pytest -q
 
-bench: $(VENV)/.installed-local,oss,dev
+bench: $(VENV)/.installed-local,oss,dev,bench
 	$(PY) bench/run.py
+	$(PY) bench/accuracy.py
 	$(PY) bench/cloud.py
 	$(PY) bench/backfill.py
 

@@ -145,7 +145,7 @@ def main() -> None:
         seed, layouts = evalset.PARTS[part], ", ".join(evalset.LAYOUTS[part])
         print(f"{part} part (seed {seed}, layouts {layouts}, {pages} pages per category): CER per category")
         print(f"  {'category':<20}" + "".join(f"{c:>{width}}" for c in columns) + f"{'ratio':>8}")
-        groups = {"clean": evalset.CLEAN, "photo-like (all)": evalset.PHOTO_LIKE}
+        groups = {"clean (all)": evalset.CLEAN, "photo-like (all)": evalset.PHOTO_LIKE}
         for category in list(evalset.CATEGORIES) + list(groups):
             members = groups.get(category, (category,))
             cer = {}

@@ -163,3 +163,21 @@ def test_vertical_boxes_mean_a_sideways_page_and_square_ones_say_nothing():
     assert le.is_turned_sideways([rect(0, 0, 20, 300), rect(40, 0, 60, 280), rect(0, 0, 100, 30)])
     assert not le.is_turned_sideways([rect(0, 0, 300, 20), rect(0, 40, 280, 60), rect(0, 0, 20, 100)])
     assert not le.is_turned_sideways([rect(0, 0, 30, 30), rect(50, 50, 80, 80)])
+
+
+def test_a_tile_of_plain_background_is_skipped_and_one_with_a_stroke_is_not():
+    desk = np.full((400, 400, 3), 226, dtype=np.uint8)
+    desk += np.random.default_rng(1).integers(0, 8, desk.shape, dtype=np.uint8)  # JPEG-like ripple
+    assert le.is_blank(desk)
+    desk[200:203, 100:300] = 40  # one thin dark stroke
+    assert not le.is_blank(desk)
+
+
+def test_a_skewed_form_is_levelled_so_a_label_and_its_value_share_a_row():
+    angle = np.radians(5)
+    turn = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]], dtype=np.float32)
+    label, value = rect(50, 100, 200, 130) @ turn, rect(700, 100, 1000, 130) @ turn  # one row, turned 5 degrees
+    assert abs(value[:, 1].mean() - label[:, 1].mean()) > 30  # skewed: the value sits a row lower
+    assert le.skew([label, value]) == pytest.approx(angle, abs=1e-3)
+    flat_label, flat_value = le.levelled([label, value], le.skew([label, value]))
+    assert abs(flat_value[:, 1].mean() - flat_label[:, 1].mean()) < 1

@@ -170,7 +170,7 @@ DEFAULT_IS_RIGHT_ON_FC = {
                            "too (README)",
     "FCOCR_VIAPI_STAGING_ENDPOINT": "goes with FCOCR_VIAPI_STAGING",
     "FCOCR_MAX_BYTES": "tuning", "FCOCR_MAX_PIXELS": "tuning", "FCOCR_MAX_PAGES": "tuning", "FCOCR_PDF_DPI": "tuning",
-    "FCOCR_OCR_THREADS": "tuning", "FCOCR_RETRY_ATTEMPTS": "tuning", "FCOCR_RETRY_BASE_MS": "tuning",
+    "FCOCR_OCR_THREADS": "tuning", "FCOCR_ENGINE": "tuning", "FCOCR_RETRY_ATTEMPTS": "tuning", "FCOCR_RETRY_BASE_MS": "tuning",
     "FCOCR_CALL_TIMEOUT": "tuning", "FCOCR_VIAPI_POLL_MS": "tuning", "FCOCR_RECONCILE_AFTER": "tuning",
     "FCOCR_TENCENT_INPUT": "tuning",
 }
