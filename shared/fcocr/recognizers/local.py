@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import ConfigError, PermanentError
 from ..results import Line, Outcome
-from . import IMAGE_FORMATS, Capability, Limits, OptionSpec, local_engine
+from . import IMAGE_FORMATS, Capability, Limits, OptionSpec
 
 ENGINE_NAME = "rapidocr"
 
@@ -141,10 +141,14 @@ class LocalProvider:
     capabilities = {TEXT.id: TEXT}
 
     def warm_up(self, settings: Any) -> None:
+        from . import local_engine  # numpy and the engine: imported when a page is read, not when routes load
+
         local_engine.Models(engine(settings.ocr_threads, settings.ocr_engine))
 
     def recognize(self, capability: Capability, job: Any, options: dict) -> Outcome:
         import numpy as np
+
+        from . import local_engine
 
         document = job.document(capability)  # read and checked before the engine loads
         models = local_engine.Models(engine(job.settings.ocr_threads, job.settings.ocr_engine))

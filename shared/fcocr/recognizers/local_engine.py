@@ -40,6 +40,7 @@ TILE_OVERLAP = 160  # px at detection scale shared by neighbouring tiles: more t
 # Recognition.
 REC_HEIGHT = 48  # the recognition model's input height
 REC_BATCH = 8  # crops per recognizer call
+REC_MAX_RATIO = 250.0  # the longest line recognized as it is (a 12 000 px wide input)
 REC_MIN_RATIO = 3.0  # a batch is at least this many times as wide as high (the bare engine: 320/48 = 6.7)
 REC_SPREAD = 1.5  # widest crop of a batch / narrowest
 # Orientation and re-reading.
@@ -137,10 +138,14 @@ def join_tiles(found: list[tuple[int, np.ndarray]]) -> list[np.ndarray]:
             i = parent[i]
         return i
 
-    for i, (tile_i, box_i) in enumerate(found):
-        for j in range(i + 1, len(found)):
-            tile_j, box_j = found[j]
-            if tile_i != tile_j and same_line(box_i, box_j):
+    # Sweep from left to right: only boxes whose horizontal extents meet can be pieces of one line.
+    rects = [_rect(box) for _, box in found]
+    order = sorted(range(len(found)), key=lambda k: rects[k][0])
+    for position, i in enumerate(order):
+        for j in order[position + 1:]:
+            if rects[j][0] > rects[i][2]:
+                break
+            if found[i][0] != found[j][0] and same_line(found[i][1], found[j][1]):
                 parent[root(j)] = root(i)
     groups: dict[int, list[int]] = {}
     for i in range(len(found)):
@@ -251,7 +256,8 @@ class Models:
         import cv2
 
         results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
-        ratios = [c.shape[1] / max(1, c.shape[0]) for c in crops]
+        # A line longer than REC_MAX_RATIO is squeezed to it: the input (and memory) stays bounded.
+        ratios = [min(REC_MAX_RATIO, c.shape[1] / max(1, c.shape[0])) for c in crops]
         order = sorted(range(len(crops)), key=ratios.__getitem__)
         for batch in rec_batches([ratios[i] for i in order]):
             members = [order[i] for i in batch]
