@@ -177,7 +177,15 @@ def test_a_skewed_form_is_levelled_so_a_label_and_its_value_share_a_row():
     angle = np.radians(5)
     turn = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]], dtype=np.float32)
     label, value = rect(50, 100, 200, 130) @ turn, rect(700, 100, 1000, 130) @ turn  # one row, turned 5 degrees
+    below = rect(50, 200, 600, 230) @ turn
     assert abs(value[:, 1].mean() - label[:, 1].mean()) > 30  # skewed: the value sits a row lower
-    assert le.skew([label, value]) == pytest.approx(angle, abs=1e-3)
-    flat_label, flat_value = le.levelled([label, value], le.skew([label, value]))
+    assert le.skew([label, value, below]) == pytest.approx(angle, abs=1e-3)
+    flat_label, flat_value, _ = le.levelled([label, value, below], le.skew([label, value, below]))
     assert abs(flat_value[:, 1].mean() - flat_label[:, 1].mean()) < 1
+
+
+def test_a_slight_or_lonely_slope_is_not_taken_for_skew():
+    slight = np.radians(0.5)
+    turn = np.array([[np.cos(slight), np.sin(slight)], [-np.sin(slight), np.cos(slight)]], dtype=np.float32)
+    assert le.skew([rect(0, 100 * i, 900, 100 * i + 30) @ turn for i in range(4)]) == 0.0
+    assert le.skew([rect(0, 0, 900, 30) @ (turn * 0 + np.array([[0.996, 0.087], [-0.087, 0.996]]))]) == 0.0

@@ -66,7 +66,7 @@ def engine(threads: int = 0, backend: str = "onnxruntime") -> Any:
             try:
                 import openvino  # noqa: F401
             except ImportError:
-                raise ConfigError("FCOCR_ENGINE=openvino needs OpenVINO: pip install 'fcocr[local]'") from None
+                raise ConfigError("FCOCR_ENGINE=openvino needs OpenVINO: pip install 'fcocr[openvino]'") from None
             models = os.path.join(os.path.dirname(rapidocr.__file__), "models")
             params["EngineConfig.openvino.inference_num_threads"] = threads if threads > 0 else -1
             for task, model in _WHEEL_MODELS.items():

@@ -41,13 +41,16 @@ TILE_OVERLAP = 160  # px at detection scale shared by neighbouring tiles: more t
 REC_HEIGHT = 48  # the recognition model's input height
 REC_BATCH = 8  # crops per recognizer call
 REC_MAX_RATIO = 250.0  # the longest line recognized as it is (a 12 000 px wide input)
-REC_MIN_RATIO = 3.0  # a batch is at least this many times as wide as high (the bare engine: 320/48 = 6.7)
+REC_MIN_RATIO = 320 / 48  # a batch is at least this wide (the bare engine's floor): narrower, short lines
+# misread (``PAGE 0`` as ``PAGE O`` at 3:1)
 REC_SPREAD = 1.5  # widest crop of a batch / narrowest
 # Orientation and re-reading.
 ORIENTATION_SAMPLE = 6  # longest lines read both ways to tell upright from upside down
 VERTICAL_RATIO = 1.5  # a box this much taller than wide is vertical text (or a turned page's line)
 ORIENTATION_SURE = 0.93  # mean score of those lines from which the page is taken as upright without a check
-REREAD_BELOW = 0.9  # a line read with a lower score is read again turned 180 degrees
+REREAD_BELOW = 0.9
+SKEW_LINES = 3  # long boxes needed to level a page for reading order
+SKEW_MIN = math.radians(1.0)  # smaller slopes are the detector's noise  # a line read with a lower score is read again turned 180 degrees
 
 
 @dataclass
@@ -174,14 +177,17 @@ def turned_back(boxes: np.ndarray, quarter_turns: int, width: int, height: int) 
 
 
 def skew(boxes: list[np.ndarray]) -> float:
-    """The page's skew in radians: the median slope of the long boxes' top edges (0 without any)."""
+    """The page's skew in radians: the median slope of the long boxes' top edges; 0 when fewer than
+    ``SKEW_LINES`` long boxes say so or the slope is below ``SKEW_MIN`` (levelling by a noisy angle would move
+    the far end of a long strip by more than a line's height)."""
     angles = []
     for box in boxes:
         width, height = box_size(box)
         if width >= 2 * height:
             dx, dy = box[1] - box[0]
             angles.append(math.atan2(float(dy), float(dx)))
-    return float(np.median(angles)) if angles else 0.0
+    angle = float(np.median(angles)) if len(angles) >= SKEW_LINES else 0.0
+    return angle if abs(angle) >= SKEW_MIN else 0.0
 
 
 def levelled(boxes: list[np.ndarray], angle: float) -> list[np.ndarray]:
@@ -250,9 +256,8 @@ class Models:
         return found
 
     def recognize(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
-        """(text, score) of each crop. The crops go in batches of similar width, each batch padded to its own
-        widest crop: the bare engine pads every crop to at least 320 px (a 3-character field costs as much as
-        a 10-character one)."""
+        """(text, score) of each crop. The crops go in batches of similar width (at most REC_SPREAD apart),
+        each padded to its own widest crop, so that little of a batch is padding."""
         import cv2
 
         results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
