@@ -34,6 +34,7 @@ DET_SIDE = 2000  # longest side the detector sees at once (a tile's side); the b
 DET_SMALL_PAGE = 736  # a page whose shorter side is below this is scaled up to it, as the bare engine does
 STRIP_RATIO = 8.0  # longer side / shorter side from which an image is a strip
 STRIP_SIDE = 64  # a strip's short side is scaled to about this before detection
+FEW_LINES = 3  # fewer boxes than this on a large page seen whole: look again at full size
 SMALL_TEXT = 14  # median line height (px) at detection scale below which a large page is detected again at full size
 BLANK_RANGE = 24  # a tile whose pixel values all lie within this range holds no text
 TILE_OVERLAP = 160  # px at detection scale shared by neighbouring tiles: more than a line of small print is tall
@@ -312,7 +313,8 @@ def detect(models: Models, bgr: np.ndarray) -> tuple[list[np.ndarray], int]:
     boxes, passes = _detect_tiles(models, bgr, scale, tiles)
     if scale < 1.0 and max(width, height) / min(width, height) < STRIP_RATIO:
         heights = sorted(min(box_size(b)) * scale for b in boxes)
-        if not heights or heights[len(heights) // 2] < SMALL_TEXT:
+        # Small print is found in pieces or not at all at 2000 px: a few boxes (a page edge) say nothing.
+        if len(heights) < FEW_LINES or heights[len(heights) // 2] < SMALL_TEXT:
             full_scale, full_tiles = full_resolution_plan(width, height)
             boxes, more = _detect_tiles(models, bgr, full_scale, full_tiles)
             passes += more
