@@ -26,7 +26,7 @@ ENVIRONMENT: dict[str, str] = {
     "FCOCR_MAX_PAGES": "Most PDF/TIFF pages recognized per document (default 20).",
     "FCOCR_PDF_DPI": "Resolution PDF pages are rendered at for the offline engine (default 150).",
     "FCOCR_OCR_THREADS": "Intra-op threads of the offline engine per process (default 0 = all cores).",
-    "FCOCR_ENGINE": "Inference backend of the offline engine: onnxruntime (default) or openvino.",
+    "FCOCR_ENGINE": "Inference backend of the offline engine: onnxruntime (default) or openvino (pip install 'fcocr[openvino]').",
     "FCOCR_LOG_LEVEL": "Log level of fcocr's JSON log lines (default INFO).",
     "FCOCR_OSS_PUBLIC_ENDPOINT": "OSS endpoint put in presigned URLs that vendors download (default https://oss-<region>.aliyuncs.com, "
                                  "or FCOCR_OSS_ENDPOINT when that is set).",
