@@ -189,3 +189,13 @@ def test_a_slight_or_lonely_slope_is_not_taken_for_skew():
     turn = np.array([[np.cos(slight), np.sin(slight)], [-np.sin(slight), np.cos(slight)]], dtype=np.float32)
     assert le.skew([rect(0, 100 * i, 900, 100 * i + 30) @ turn for i in range(4)]) == 0.0
     assert le.skew([rect(0, 0, 900, 30) @ (turn * 0 + np.array([[0.996, 0.087], [-0.087, 0.996]]))]) == 0.0
+
+
+def test_the_engine_backend_setting_is_checked_at_start_up():
+    from fcocr.config import Settings
+    from fcocr.errors import ConfigError
+
+    assert Settings.from_env({}).ocr_engine == "onnxruntime"
+    assert Settings.from_env({"FCOCR_ENGINE": "openvino"}).ocr_engine == "openvino"
+    with pytest.raises(ConfigError, match="FCOCR_ENGINE='tensorrt' must be one of onnxruntime, openvino"):
+        Settings.from_env({"FCOCR_ENGINE": "tensorrt"})
