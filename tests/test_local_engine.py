@@ -199,3 +199,12 @@ def test_the_engine_backend_setting_is_checked_at_start_up():
     assert Settings.from_env({"FCOCR_ENGINE": "openvino"}).ocr_engine == "openvino"
     with pytest.raises(ConfigError, match="FCOCR_ENGINE='tensorrt' must be one of onnxruntime, openvino"):
         Settings.from_env({"FCOCR_ENGINE": "tensorrt"})
+
+
+def test_recognition_batches_hold_lines_of_similar_width():
+    ratios = [1.0, 1.2, 1.4, 2.0, 2.5, 2.9, 3.1, 10.0, 12.0] + [20.0] * 10
+    batches = le.rec_batches(ratios)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(ratios)))
+    assert all(len(batch) <= le.REC_BATCH for batch in batches)
+    assert all(ratios[batch[-1]] <= le.REC_SPREAD * ratios[batch[0]] for batch in batches)
+    assert [len(batch) for batch in batches] == [3, 3, 1, 2, 8, 2]

@@ -49,9 +49,9 @@ REC_SPREAD = 1.5  # widest crop of a batch / narrowest
 ORIENTATION_SAMPLE = 6  # longest lines read both ways to tell upright from upside down
 VERTICAL_RATIO = 1.5  # a box this much taller than wide is vertical text (or a turned page's line)
 ORIENTATION_SURE = 0.93  # mean score of those lines from which the page is taken as upright without a check
-REREAD_BELOW = 0.9
+REREAD_BELOW = 0.9  # a line read with a lower score is read again turned 180 degrees
 SKEW_LINES = 3  # long boxes needed to level a page for reading order
-SKEW_MIN = math.radians(1.0)  # smaller slopes are the detector's noise  # a line read with a lower score is read again turned 180 degrees
+SKEW_MIN = math.radians(1.0)  # smaller slopes are the detector's noise
 
 
 @dataclass
