@@ -32,8 +32,9 @@ test: $(VENV)/.installed-local,oss,dev
 lint: $(VENV)/.installed-local,oss,dev
 	$(VENV)/bin/ruff check .
 
-bench: $(VENV)/.installed-local,oss,dev
+bench: $(VENV)/.installed-local,oss,dev,bench
 	$(PY) bench/run.py
+	$(PY) bench/accuracy.py
 	$(PY) bench/cloud.py
 	$(PY) bench/claims.py
 	$(PY) bench/backfill.py

@@ -4,10 +4,11 @@
 
 1. Cold import time of each handler module (a fresh interpreter each time, median of 5),
    net of the interpreter's own start-up.
-2. local.text on the shipped samples: per-image time through the whole pipeline (handler, storage,
-   checks, result writer) against the raw RapidOCR engine on the same images (median of 5 warm runs,
-   the two alternated in one process), and each path's first-document time and peak memory in a
-   fresh process of its own.
+2. local.text on the shipped samples, side by side in one process (median of 5 warm runs, the paths
+   alternated per document so drift hits all alike): the raw RapidOCR engine; today's local.text (the
+   pipeline calling the engine as is, on onnxruntime, as before local_engine); and local.text as it is now
+   (local_engine) on each FCOCR_ENGINE backend; with documents per second and the speed-up over today's.
+   Then each path's first-document time and peak memory in a fresh process of its own.
 3. `fcocr process` throughput with one and two workers.
 """
 
@@ -28,6 +29,8 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "shared" / "fcocr" / "samples"
 IMAGES = ["vat_invoice.png", "idcard_front.png", "receipt.jpg", "notice_en.png", "report.pdf"]
 RUNS = 5
+BACKENDS = ("onnxruntime", "openvino")
+PATHS = ("raw", "today") + tuple(f"local.text {b}" for b in BACKENDS)
 
 
 def _python(code: str) -> float:
@@ -53,13 +56,15 @@ def peak_rss_mb() -> float:
 
 
 def runners() -> dict:
-    """The two ways to recognize a sample: the raw engine, and the whole pipeline through the handler."""
+    """The ways to recognize a sample: the raw engine, and the whole pipeline through the handler (``pipeline``:
+    with FCOCR_ENGINE as set; ``today``: calling the engine as is; ``local.text <backend>``)."""
     import numpy as np
     import pypdfium2
     from PIL import Image
 
     from fcocr.events import oss_event
     from fcocr.pipeline import App, handle_oss_event
+    from fcocr.recognizers import local_engine
     from fcocr.recognizers.local import engine
     from fcocr.runtime import LocalContext
 
@@ -73,7 +78,7 @@ def runners() -> dict:
         return [Image.open(path).convert("RGB")]
 
     def raw(name):
-        ocr = engine(threads)  # loaded on the first call, as in the pipeline
+        ocr = engine(threads, "onnxruntime")  # loaded on the first call, as in the pipeline
         for page in pages(name):
             ocr(np.ascontiguousarray(np.asarray(page)[:, :, ::-1]))
 
@@ -81,15 +86,38 @@ def runners() -> dict:
     shutil.copytree(SAMPLES, root / "samples")
     os.environ["FCOCR_LOCAL_ROOT"] = str(root)
     os.environ["FCOCR_LOG_LEVEL"] = "ERROR"
-    application = App.from_env()
 
-    def pipeline(name):
-        (root / "samples" / (name + ".ocr.json")).unlink(missing_ok=True)  # or idempotency skips it
-        event = json.dumps({"events": [oss_event("samples", name)]}).encode()
-        out = handle_oss_event(event, LocalContext(), application)
-        assert out["records"][0]["status"] == "succeeded", out
+    def pipeline_with(backend: str | None, today: bool = False):
+        env = dict(os.environ)
+        if backend:
+            env["FCOCR_ENGINE"] = backend
+        application = App.from_env(env)
 
-    return {"raw": raw, "pipeline": pipeline}
+        def run(name):
+            (root / "samples" / (name + ".ocr.json")).unlink(missing_ok=True)  # or idempotency skips it
+            event = json.dumps({"events": [oss_event("samples", name)]}).encode()
+            saved = local_engine.read_page
+            if today:
+                local_engine.read_page = today_read
+            try:
+                out = handle_oss_event(event, LocalContext(), application)
+            finally:
+                local_engine.read_page = saved
+            assert out["records"][0]["status"] == "succeeded", out
+
+        return run
+
+    def today_read(models, bgr):
+        """local.text before local_engine: the engine called as is, on onnxruntime."""
+        out = engine(threads, "onnxruntime")(bgr)
+        boxes = [] if out.boxes is None else [np.asarray(box, dtype=np.float32) for box in out.boxes]
+        return local_engine.PageReading([local_engine.TextLine(t, float(s), b, b)
+                                         for t, s, b in zip(out.txts or (), out.scores or (), boxes, strict=False)])
+
+    paths = {"raw": raw, "pipeline": pipeline_with(None), "today": pipeline_with("onnxruntime", today=True)}
+    for backend in BACKENDS:
+        paths[f"local.text {backend}"] = pipeline_with(backend)
+    return paths
 
 
 def measure(mode: str) -> dict:
@@ -103,11 +131,12 @@ def measure(mode: str) -> dict:
         for name in IMAGES:
             run[mode](name)
         return {"firstMs": first_ms, "peakRssMb": round(peak_rss_mb())}
-    run["raw"](IMAGES[-2])  # warm-up
-    times: dict[str, dict[str, list[float]]] = {"raw": {}, "pipeline": {}}
-    for _ in range(RUNS):
+    for path in PATHS:
+        run[path](IMAGES[-2])  # warm-up: every backend's models loaded
+    times: dict[str, dict[str, list[float]]] = {path: {} for path in PATHS}
+    for _ in range(int(os.environ.get("FCOCR_BENCH_RUNS", RUNS))):
         for name in IMAGES:
-            for path in ("raw", "pipeline"):
+            for path in PATHS:
                 started = time.perf_counter()
                 run[path](name)
                 times[path].setdefault(name, []).append(time.perf_counter() - started)
@@ -133,7 +162,9 @@ def process_throughput(workers: int, copies: int = 3) -> tuple[int, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--child", choices=["raw", "pipeline", "compare"], help=argparse.SUPPRESS)
+    parser.add_argument("--runs", type=int, default=RUNS, help=f"warm runs per document and path (default {RUNS})")
     args = parser.parse_args()
+    os.environ["FCOCR_BENCH_RUNS"] = str(args.runs)  # for the child processes
     if args.child:
         print(json.dumps(measure(args.child)))
         return
@@ -144,20 +175,27 @@ def main() -> None:
         print(f"  functions/{name}/index.py  {seconds * 1000:7.0f} ms")
 
     results = {}
-    for mode in ("compare", "raw", "pipeline"):
-        proc = subprocess.run([sys.executable, __file__, "--child", mode], check=True, capture_output=True, text=True)
-        results[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
-    print(f"\nlocal.text per document (median of {RUNS} warm runs, the two paths alternated in one process; "
+    for mode, backend in [("compare", None), ("raw", None)] + [("pipeline", b) for b in BACKENDS]:
+        env = {**os.environ, **({"FCOCR_ENGINE": backend} if backend else {})}
+        proc = subprocess.run([sys.executable, __file__, "--child", mode], check=True, capture_output=True, text=True,
+                              env=env)
+        results[mode if backend is None else f"local.text {backend}"] = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"\nlocal.text per document (median of {args.runs} warm runs, all paths alternated in one process; "
           "the PDF is 2 pages at 150 dpi):")
-    print(f"  {'document':<20} {'raw engine':>11} {'pipeline':>9} {'overhead':>9}")
+    compare = results["compare"]
+    print(f"  {'document':<20}" + "".join(f"{p:>24}" for p in PATHS))
     for name in IMAGES:
-        raw, pipe = results["compare"]["raw"][name], results["compare"]["pipeline"][name]
-        print(f"  {name:<20} {raw:>8} ms {pipe:>6} ms {pipe - raw:>+6} ms")
+        print(f"  {name:<20}" + "".join(f"{compare[p][name]:>21} ms" for p in PATHS))
+    totals = {p: sum(compare[p].values()) / 1000 for p in PATHS}
+    print(f"  {'documents/second':<20}" + "".join(f"{len(IMAGES) / totals[p]:>24.2f}" for p in PATHS))
+    print(f"  {'vs today local.text':<20}" + "".join(f"{totals['today'] / totals[p]:>23.2f}x" for p in PATHS))
+    print("  (today = the pipeline calling RapidOCR as is on onnxruntime, before local_engine; "
+          "raw = RapidOCR alone, no pipeline)")
+    fresh = ["raw"] + [f"local.text {b}" for b in BACKENDS]
     print(f"\nFirst document in a fresh process ({IMAGES[-2]}: engine import, model load, recognition): "
-          f"raw engine {results['raw']['firstMs']} ms, pipeline {results['pipeline']['firstMs']} ms")
-    print(f"Peak memory of the whole process (ru_maxrss): raw engine {results['raw']['peakRssMb']} MB, "
-          f"pipeline {results['pipeline']['peakRssMb']} MB")
-
+          + ", ".join(f"{p} {results[p]['firstMs']} ms" for p in fresh))
+    print("Peak memory of the whole process (ru_maxrss), after all the samples: "
+          + ", ".join(f"{p} {results[p]['peakRssMb']} MB" for p in fresh))
     print("\n`fcocr process` throughput (fresh process, model load included):")
     for workers in (1, 2):
         count, elapsed = process_throughput(workers)

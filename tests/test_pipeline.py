@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from fcocr import pipeline
+from fcocr.config import Settings
 from fcocr.errors import TransientError
 from fcocr.events import oss_event
 from fcocr.recognizers import local
@@ -245,6 +246,45 @@ def test_exif_rotation_is_applied_before_recognition(local_root):
     assert doc["pages"][0]["width"] > doc["pages"][0]["height"]
 
 
+def test_a_long_thin_strip_is_read_whole(local_root):
+    # 200:1. The bare engine scales the 20 px side up to 736 px (a 147 200 px line) and fails empty-handed.
+    from io import BytesIO
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    strip = Image.new("RGB", (4000, 20), "white")
+    draw = ImageDraw.Draw(strip)
+    font = ImageFont.load_default(size=16)
+    draw.text((60, 1), "TOTAL 4321.50 CNY", fill="black", font=font)
+    draw.text((2600, 1), "INVOICE 20261121", fill="black", font=font)
+    out = BytesIO()
+    strip.save(out, "PNG")
+    put_local(local_root, "strip.png", out.getvalue())
+    invoke(oss_event("bucket", "strip.png"))
+    doc = read_result(local_root, "strip.png")
+    assert doc["status"] == "succeeded", doc.get("error")
+    assert [line["text"] for line in doc["lines"]] == ["TOTAL 4321.50 CNY", "INVOICE 20261121"]
+    assert doc["lines"][0]["box"]["left"] < 100 and 2500 < doc["lines"][1]["box"]["left"] < 2700
+    assert all(line["box"]["top"] >= 0 and line["box"]["top"] + line["box"]["height"] <= 20.5 for line in doc["lines"])
+
+
+def test_a_page_upside_down_is_read_upright(local_root):
+    from io import BytesIO
+
+    from PIL import Image
+
+    page = Image.open(BytesIO(text_image(["UPSIDE DOWN", "SECOND LINE 42"]))).convert("RGB").rotate(180)
+    out = BytesIO()
+    page.save(out, "PNG")
+    put_local(local_root, "upside.png", out.getvalue())
+    invoke(oss_event("bucket", "upside.png"))
+    doc = read_result(local_root, "upside.png")
+    assert doc["text"] == "UPSIDE DOWN\nSECOND LINE 42"
+    assert doc["raw"]["pages"][0]["turned"] == 180
+    first = doc["lines"][0]["box"]  # in the uploaded page's pixels: near its bottom right
+    assert first["top"] > page.height - 120 and first["left"] + first["width"] > page.width - 100
+
+
 def test_the_initializer_fails_the_instance_on_bad_routes_and_loads_the_engine_on_good_ones(monkeypatch):
     from fcocr.errors import ConfigError
 
@@ -256,7 +296,7 @@ def test_the_initializer_fails_the_instance_on_bad_routes_and_loads_the_engine_o
     monkeypatch.setenv("FCOCR_ROUTES", '{"routes": [{"match": "**", "recognizer": "local.text"}]}')
     local._ENGINES.clear()
     module.initialize(CTX)
-    assert list(local._ENGINES) == [0]  # the models are loaded before the first request
+    assert list(local._ENGINES) == [(0, Settings().family("local").ocr_engine)]  # the models are loaded before the first request
 
 
 def test_folder_markers_are_skipped(local_root):

@@ -1,4 +1,6 @@
-"""``local.text``: the embedded offline engine (RapidOCR 3.10 on onnxruntime).
+"""``local.text``: the embedded offline engine (RapidOCR 3.10 on onnxruntime or OpenVINO: FCOCR_ENGINE).
+
+How a page is read with the engine's models is ``local_engine``'s business.
 
 Only the default small models shipped inside the rapidocr wheel are used: any other model
 choice makes rapidocr download at start, which fails on a machine without internet (and
@@ -10,13 +12,14 @@ configured intra-op thread count.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .. import logs
-from ..config import env_int
+from ..config import env_choice, env_int
 from ..errors import ConfigError, PermanentError
 from ..model import IMAGE_FORMATS, Capability, Limits, Line, OptionSpec, Outcome
 from . import Job, Packaging, local_fields
@@ -28,12 +31,16 @@ ENGINE_NAME = "rapidocr"
 class LocalSettings:
     ENVIRONMENT = {
         "FCOCR_OCR_THREADS": "Intra-op threads of the offline engine per process (default 0 = all cores).",
+        "FCOCR_ENGINE": "Inference backend of the offline engine: onnxruntime (default) or openvino "
+                        "(pip install 'fcocr[openvino]').",
     }
     ocr_threads: int = 0
+    ocr_engine: str = "onnxruntime"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "LocalSettings":
-        return cls(ocr_threads=env_int(env, "FCOCR_OCR_THREADS", cls.ocr_threads, 0, 256))
+        return cls(ocr_threads=env_int(env, "FCOCR_OCR_THREADS", cls.ocr_threads, 0, 256),
+                   ocr_engine=env_choice(env, "FCOCR_ENGINE", ("onnxruntime", "openvino"), cls.ocr_engine))
 
 
 SETTINGS = LocalSettings
@@ -61,8 +68,13 @@ AUTO = Capability(id="local.auto", title="Offline: fields of an ID card, VAT inv
                                          "business licence, whichever the page is; otherwise lines like local.text",
                   limits=TEXT.limits, options=TEXT.options, paid=False)
 
-_ENGINES: dict[int, Any] = {}
+_ENGINES: dict[tuple[int, str], Any] = {}
 _ENGINES_LOCK = threading.Lock()
+BACKENDS = ("onnxruntime", "openvino")  # FCOCR_ENGINE
+# The models inside the rapidocr wheel, named explicitly for OpenVINO: rapidocr would otherwise look them up
+# in its download table (no network on FC without a NAT).
+_WHEEL_MODELS = {"Det": "PP-OCRv6_det_small.onnx", "Cls": "ch_ppocr_mobile_v2.0_cls_mobile.onnx",
+                 "Rec": "PP-OCRv6_rec_small.onnx"}
 
 
 class _AtFcocrLevel(logging.Filter):
@@ -70,23 +82,35 @@ class _AtFcocrLevel(logging.Filter):
         return record.levelno >= logging.getLogger(logs.LOGGER_NAME).getEffectiveLevel()
 
 
-def engine(threads: int = 0) -> Any:
-    """The process-wide RapidOCR instance for ``threads`` intra-op threads (0 = onnxruntime's choice)."""
+def engine(threads: int = 0, backend: str = "onnxruntime") -> Any:
+    """The process-wide RapidOCR instance for ``threads`` intra-op threads (0 = the runtime's choice) on
+    ``backend`` (onnxruntime or openvino)."""
     with _ENGINES_LOCK:
-        existing = _ENGINES.get(threads)
+        existing = _ENGINES.get((threads, backend))
         if existing is not None:
             return existing
         try:
-            from rapidocr import RapidOCR
+            import rapidocr
+            from rapidocr import EngineType, RapidOCR
         except ImportError:
             raise ConfigError("local.text needs the offline engine: pip install 'fcocr[local]'") from None
-        params = {
+        params: dict[str, Any] = {
             "Global.log_level": "warning",
             # Keep every line the engine reads; minConfidence filters afterwards, per route.
             "Global.text_score": 0.0,
             "EngineConfig.onnxruntime.intra_op_num_threads": threads if threads > 0 else -1,
             "EngineConfig.onnxruntime.inter_op_num_threads": 1 if threads > 0 else -1,
         }
+        if backend == "openvino":
+            try:
+                import openvino  # noqa: F401
+            except ImportError:
+                raise ConfigError("FCOCR_ENGINE=openvino needs OpenVINO: pip install 'fcocr[openvino]'") from None
+            models = os.path.join(os.path.dirname(rapidocr.__file__), "models")
+            params["EngineConfig.openvino.inference_num_threads"] = threads if threads > 0 else -1
+            for task, model in _WHEEL_MODELS.items():
+                params[f"{task}.engine_type"] = EngineType.OPENVINO
+                params[f"{task}.model_path"] = os.path.join(models, model)
         instance = RapidOCR(params=params)
         # rapidocr's own logger ignores Global.log_level for a few start-up lines, and warns once per blank
         # page ("detection result is empty", an empty result, not a fault): it says no more than fcocr's level.
@@ -94,15 +118,36 @@ def engine(threads: int = 0) -> Any:
         engine_logger.setLevel(logging.WARNING)
         if not any(isinstance(f, _AtFcocrLevel) for f in engine_logger.filters):
             engine_logger.addFilter(_AtFcocrLevel())
-        _ENGINES[threads] = instance
+        for model in (instance._load_det_model(), instance._load_rec_model()):  # no classifier: local_engine
+            if backend == "openvino":
+                model.session = _OneCallAtATime(model.session)
+        _ENGINES[threads, backend] = instance
         return instance
+
+
+class _OneCallAtATime:
+    """rapidocr's OpenVINO session is one infer request whose output buffer the next call overwrites: workers
+    sharing the engine take turns, each leaving with its own copy of the output."""
+
+    def __init__(self, session: Any):
+        self._session = session
+        self._lock = threading.Lock()
+
+    def __call__(self, tensor: Any) -> Any:
+        import numpy as np
+
+        with self._lock:
+            return np.array(self._session(tensor))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
 
 
 def engine_info() -> dict[str, Any]:
     try:
         from importlib.metadata import version
 
-        return {"name": ENGINE_NAME, "version": version("rapidocr"), "models": "PP-OCRv6 small (det, rec), PP-OCRv4 mobile cls"}
+        return {"name": ENGINE_NAME, "version": version("rapidocr"), "models": "PP-OCRv6 small (det, rec)"}
     except Exception:  # pragma: no cover
         return {"name": ENGINE_NAME}
 
@@ -154,13 +199,19 @@ class LocalFamily:
     task_kinds: tuple[str, ...] = ()
 
     def warm_up(self, settings: Any) -> None:
-        engine(settings.family(self.name).ocr_threads)
+        from . import local_engine  # numpy and the engine: imported when a page is read, not when routes load
+
+        own = settings.family(self.name)
+        local_engine.Models(engine(own.ocr_threads, own.ocr_engine))
 
     def recognize(self, capability: Capability, job: Job, options: dict) -> Outcome:
         import numpy as np
 
+        from . import local_engine
+
         document = job.document(capability)  # read and checked before the engine loads
-        ocr = engine(job.settings.family(self.name).ocr_threads)
+        own = job.settings.family(self.name)
+        models = local_engine.Models(engine(own.ocr_threads, own.ocr_engine))
         min_conf = float(options.get("minConfidence", 0.0))
         lines: list[Line] = []
         pages: list[dict[str, Any]] = []
@@ -171,27 +222,33 @@ class LocalFamily:
             bgr = np.ascontiguousarray(np.asarray(page.image)[:, :, ::-1])
             started = time.perf_counter()
             try:
-                out = ocr(bgr)
+                reading = local_engine.read_page(models, bgr)
             except Exception as exc:
                 raise PermanentError(engine_failure(page.index, width, height, exc), code="EngineError") from None
             del bgr
             elapsed = round((time.perf_counter() - started) * 1000)
             pages.append({"index": page.index, "width": width, "height": height, "elapsedMs": elapsed})
-            txts = list(out.txts or ())
-            scores = [float(s) for s in (out.scores or ())]
-            boxes = [] if out.boxes is None else [[[float(x), float(y)] for x, y in box] for box in out.boxes]
-            raw_pages.append({"page": page.index, "txts": txts, "scores": scores, "boxes": boxes})
-            for text, score, box in zip(txts, scores, boxes, strict=True):
-                confidence = max(0.0, min(100.0, score * 100.0))
-                if text.strip() and confidence >= min_conf:
-                    lines.append(Line(text=text, confidence=confidence,
-                                      polygon=tuple((x, y) for x, y in box), page=page.index))
+            raw_pages.append({"page": page.index, "txts": [line.text for line in reading.lines],
+                              "scores": [line.score for line in reading.lines],
+                              "boxes": [line.box.round(1).tolist() for line in reading.lines],
+                              "turned": reading.turned, "detectorPasses": reading.tiles, "rereads": reading.rereads})
+            # Reading order is taken on the page turned upright; the polygons stay in the uploaded page's pixels.
+            upright, placed = [], {}
+            for line in reading.lines:
+                confidence = max(0.0, min(100.0, line.score * 100.0))
+                if line.text.strip() and confidence >= min_conf:
+                    key = Line(text=line.text, confidence=confidence, page=page.index,
+                               polygon=tuple((float(x), float(y)) for x, y in line.upright_box))
+                    upright.append(key)
+                    placed[id(key)] = Line(text=line.text, confidence=confidence, page=page.index,
+                                           polygon=tuple((float(x), float(y)) for x, y in line.box))
+            lines.extend(placed[id(key)] for key in reading_order(upright))
         warnings = []
         if document.page_count > document.pages_to_read:
             warnings.append(f"only the first {document.pages_to_read} of {document.page_count} pages were "
                             "recognized (FCOCR_MAX_PAGES)")
-        outcome = Outcome(lines=reading_order(lines), raw={"pages": raw_pages}, pages=pages,
-                          engine=engine_info(), warnings=warnings)
+        outcome = Outcome(lines=lines, raw={"pages": raw_pages}, pages=pages,
+                          engine={**engine_info(), "backend": own.ocr_engine}, warnings=warnings)
         if capability.id == TEXT.id:
             return outcome
         return local_fields.structure(capability.document_type, outcome, capability.id)

@@ -191,7 +191,7 @@ DEFAULT_IS_RIGHT_ON_FC: dict[str, str] = {
     "FCOCR_VIAPI_STAGING": "only for a bucket outside cn-shanghai routed to aliyun.*; needs a policy statement "
                            "too (README)",
     "FCOCR_VIAPI_STAGING_ENDPOINT": "goes with FCOCR_VIAPI_STAGING",
-    **{name: "tuning" for name in ("FCOCR_MAX_BYTES", "FCOCR_MAX_PIXELS", "FCOCR_MAX_PAGES", "FCOCR_PDF_DPI", "FCOCR_PAGE_MEMORY_MB",
+    **{name: "tuning" for name in ("FCOCR_MAX_BYTES", "FCOCR_MAX_PIXELS", "FCOCR_MAX_PAGES", "FCOCR_PDF_DPI", "FCOCR_PAGE_MEMORY_MB", "FCOCR_ENGINE",
                                    "FCOCR_OCR_THREADS", "FCOCR_RETRY_ATTEMPTS", "FCOCR_RETRY_BASE_MS",
                                    "FCOCR_CALL_TIMEOUT", "FCOCR_VIAPI_POLL_MS", "FCOCR_RECONCILE_AFTER",
                                    "FCOCR_TENCENT_INPUT")},
