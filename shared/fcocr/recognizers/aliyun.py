@@ -42,7 +42,6 @@ from .cloud import (
     number,
     rotated_rect,
     run,
-    run_batched,
     split_by,
 )
 
@@ -456,7 +455,7 @@ class AliyunFamily:
             if action.mode == "async":
                 return self._submit_and_wait(capability, action, job, options, call, staged)
             if action.batch > 1:
-                return run_batched(capability, action.row, job, options, call_batch, NAME, action.batch)
+                return run(capability, action.row, job, options, call_batch, NAME, batch=action.batch)
             return run(capability, action.row, job, options, call, NAME)
         finally:
             if action.mode != "async":

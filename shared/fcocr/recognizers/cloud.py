@@ -152,9 +152,12 @@ class PageAnswer:
     billed: bool = False  # the vendor answered this page: it was charged for
 
 
-def run(capability: Capability, row: Row, job: Any, options: Mapping[str, Any],
-        call: Callable[[Part, float], Reply], family: str) -> Outcome:
-    """Prepare the input, call the vendor once per part (retrying transient faults), build the Outcome."""
+def run(capability: Capability, row: Row, job: Any, options: Mapping[str, Any], call: Callable[..., Any],
+        family: str, batch: int = 0) -> Outcome:
+    """Prepare the input, call the vendor once per part (retrying transient faults), build the Outcome.
+
+    With ``batch``, for an API taking several images per request: up to ``batch`` parts per vendor call, ``call``
+    taking a list of parts and giving one Reply per part, so a many-page document costs fewer calls."""
     document = job.source_document()
     warnings: list[str] = []
 
@@ -164,26 +167,10 @@ def run(capability: Capability, row: Row, job: Any, options: Mapping[str, Any],
                 warnings.append(f"page {part.page + 1}: {part.note}" if document.page_count > 1 else part.note)
             yield part
 
-    answers = call_pages(capability, job, parts(), call, pages=document.page_count)
-    if document.page_count > document.pages_to_read and not answers[0].part.original:
-        warnings.append(f"only the first {document.pages_to_read} of {document.page_count} pages were recognized")
-    return outcome_from(row, answers, options, warnings, family)
-
-
-def run_batched(capability: Capability, row: Row, job: Any, options: Mapping[str, Any],
-                call: Callable[[list[Part], float], list[Reply]], family: str, size: int) -> Outcome:
-    """``run`` for an API taking several images per request: up to ``size`` parts per vendor call, one Reply per
-    part back from ``call``, so a many-page document costs fewer calls (and fewer of the quota's requests)."""
-    document = job.source_document()
-    warnings: list[str] = []
-
-    def parts() -> Any:
-        for part in fit(document, capability.limits):
-            if part.note:
-                warnings.append(f"page {part.page + 1}: {part.note}" if document.page_count > 1 else part.note)
-            yield part
-
-    answers = call_batches(capability, job, parts(), call, pages=document.page_count, size=size)
+    if batch:
+        answers = call_batches(capability, job, parts(), call, pages=document.page_count, size=batch)
+    else:
+        answers = call_pages(capability, job, parts(), call, pages=document.page_count)
     if document.page_count > document.pages_to_read and not answers[0].part.original:
         warnings.append(f"only the first {document.pages_to_read} of {document.page_count} pages were recognized")
     return outcome_from(row, answers, options, warnings, family)
