@@ -201,15 +201,21 @@ def test_n_processes_at_once_make_exactly_one_vendor_call(oss, market):
 
 # ----------------------------------------------------------------------- concurrent duplicates: local
 class CountingEngine:
-    """A stand-in for RapidOCR that records each run as a line in a file (shared by forked processes)."""
+    """A stand-in for the offline engine's page reader that records each run as a line in a file (shared by
+    forked processes)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def __call__(self, image):
+    def __call__(self, models, image):
+        import numpy as np
+
+        from fcocr.recognizers.local_engine import PageReading, TextLine
+
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(f"{os.getpid()}\n")
-        return SimpleNamespace(txts=("COUNTED",), scores=(0.99,), boxes=[[[1, 1], [50, 1], [50, 20], [1, 20]]])
+        box = np.array([[1, 1], [50, 1], [50, 20], [1, 20]], dtype=np.float32)
+        return PageReading(lines=[TextLine("COUNTED", 0.99, box, box)])
 
     def runs(self) -> int:
         try:
@@ -221,8 +227,13 @@ class CountingEngine:
 
 @pytest.fixture
 def counting_engine(tmp_path, monkeypatch):
+    from fcocr.recognizers import local_engine
+
     fake = CountingEngine(str(tmp_path / "engine-runs"))
-    monkeypatch.setitem(local._ENGINES, 0, fake)  # noqa: SLF001 - the engine cache is the seam
+    # The page reader is the seam: no model loads, and every page read is counted.
+    monkeypatch.setattr(local, "engine", lambda threads=0, backend="onnxruntime": None)
+    monkeypatch.setattr(local_engine, "Models", lambda instance: instance)
+    monkeypatch.setattr(local_engine, "read_page", fake)
     return fake
 
 

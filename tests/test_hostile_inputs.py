@@ -182,12 +182,14 @@ def test_a_long_strip_the_engine_cannot_read_gets_a_worded_error(local_root, mon
     class ResizeImgError(Exception):  # rapidocr's, raised without a message
         pass
 
-    def engine(threads=0):
-        def run(image):
-            raise ResizeImgError()
-        return run
+    def read_page(models, image):
+        raise ResizeImgError()
 
-    monkeypatch.setattr(local, "engine", engine)
+    from fcocr.recognizers import local_engine
+
+    monkeypatch.setattr(local, "engine", lambda threads=0, backend="onnxruntime": None)
+    monkeypatch.setattr(local_engine, "Models", lambda instance: instance)
+    monkeypatch.setattr(local_engine, "read_page", read_page)
     strip = Image.new("RGB", (4000, 20), "white")
     out = io.BytesIO()
     strip.save(out, "PNG")
