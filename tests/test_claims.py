@@ -11,7 +11,6 @@ import multiprocessing
 import os
 import threading
 from collections import Counter
-from types import SimpleNamespace
 
 import pytest
 
