@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .errors import FcocrError, ObjectNotFound
 from .model import SourceRef
-from .storage import TASK_PREFIX, Storage
+from .storage import TASK_PREFIX, Storage, read_own_json
 from .tasks import version_digest
 
 CHECKPOINT_SUFFIX = ".page"
@@ -39,14 +38,7 @@ class PageCheckpoints:
 
     def load(self, page: int) -> dict[str, Any] | None:
         """What was kept for ``page``, or None (never answered, unreadable, or another recognizer's)."""
-        try:
-            body = json.loads(self.storage.read(self.key(page), MAX_CHECKPOINT_BYTES))
-        except (ObjectNotFound, ValueError):
-            return None
-        except FcocrError as exc:
-            if exc.retryable:
-                raise
-            return None
+        body = read_own_json(self.storage, self.key(page), MAX_CHECKPOINT_BYTES)
         if not isinstance(body, dict) or body.get("recognizer") != self.recognizer or body.get("page") != page:
             return None
         return body

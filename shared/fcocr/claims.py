@@ -30,7 +30,7 @@ from .errors import FcocrError, ObjectNotFound, TransientError
 from .model import SourceRef
 from .results import ResultDocument, ResultWriter, utc_now
 from .runtime import Runtime
-from .storage import CLAIM_PREFIX, Storage
+from .storage import CLAIM_PREFIX, Storage, read_own_json
 from .tasks import version_digest
 
 CLAIM_MARK = {"fcocr-kind": "claim"}
@@ -88,14 +88,7 @@ def _body(source: SourceRef, generation: int, owner: str, now: float, expires_at
 
 def _load(storage: Storage, key: str) -> Claim | None:
     """The claim stored at ``key``; None when it is gone or unreadable (then it holds nothing)."""
-    try:
-        data = json.loads(storage.read(key, MAX_CLAIM_BYTES))
-    except (ObjectNotFound, ValueError):
-        return None
-    except FcocrError as exc:
-        if exc.retryable:
-            raise
-        return None
+    data = read_own_json(storage, key, MAX_CLAIM_BYTES)
     if not isinstance(data, dict):
         return None
     try:

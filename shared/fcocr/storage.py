@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import secrets
 import threading
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Protocol
 
 from .config import Settings
-from .errors import InputError, ObjectNotFound, PermanentError, TransientError, UnsafeKeyError, vendor_text
+from .errors import FcocrError, InputError, ObjectNotFound, PermanentError, TransientError, UnsafeKeyError, vendor_text
 from .events import normalize_etag
 from .model import is_bucket_name
 from .runtime import Credentials, Runtime
@@ -38,6 +39,19 @@ def put_staged(storage: "Storage", data: bytes, content_type: str, prefix: str =
     key = f"{prefix}{secrets.token_hex(16)}.fcocr-staging"
     storage.write(key, data, content_type=content_type, metadata={RESULT_MARK[0]: "staging"})
     return key
+
+
+def read_own_json(storage: "Storage", key: str, max_bytes: int) -> Any:
+    """A small JSON object fcocr wrote (a claim, a checkpoint): None when it is gone or unreadable, so it counts
+    as absent; a fault that may pass (StorageUnavailable) is raised, so nothing is decided on a storage outage."""
+    try:
+        return json.loads(storage.read(key, max_bytes))
+    except (ObjectNotFound, ValueError, RecursionError):
+        return None
+    except FcocrError as exc:
+        if exc.retryable:
+            raise
+        return None
 
 
 def staged_ref(storage: "Storage", key: str) -> dict[str, str]:

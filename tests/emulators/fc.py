@@ -311,42 +311,49 @@ class FcEmulator(LoopbackEmulator):
                 raise FcError(404, "AliasNotFound", "alias '%s' of service '%s' does not exist" % (qualifier, service))
             if (service, function) not in self.functions:
                 raise FcError(404, "FunctionNotFound", "function '%s' does not exist" % function)
-            kind = headers.get("x-fc-invocation-type", "Sync")
-            if kind not in ("Sync", "Async"):
-                raise FcError(400, "InvalidArgument", "x-fc-invocation-type must be Sync or Async, not %r" % kind)
-            limit = ASYNC_PAYLOAD_LIMIT if kind == "Async" else SYNC_PAYLOAD_LIMIT
-            if len(body) > limit:
-                raise FcError(400, "EntityTooLarge", "payload size exceeds maximum allowed size (%d bytes)" % limit)
-            fault = self._take_fault()
-            invocation = Invocation(service, function, qualifier or None, kind, body, request_id, 0.0, record.ak)
-            if fault is not None and not (fault.kind == "drop" and fault.accepted):
-                if fault.kind == "drop":
-                    raise _Drop()
-                if fault.kind == "html":
-                    record.status, record.error_code = 502, "BadGateway"
-                    return 502, [("Content-Type", "text/html")], b"<html><body><h1>502 Bad Gateway</h1></body></html>"
-                raise FcError(fault.status, fault.code, "Injected fault: %s" % fault.code)
-            invocation.at = self._throttle()
-            with self._lock:
-                self.invocations.append(invocation)
-            if self.on_invoke is not None:
-                self.on_invoke(invocation)
-            if fault is not None:  # accepted, then the answer is lost
-                raise _Drop()
-            if kind == "Async":
-                record.status = 202
-                return 202, [], b""
-            handler = self.functions[(service, function)]
-            invocation.done = True
-            out = handler(body, None) if handler else b""
-            data = out if isinstance(out, bytes) else str(out).encode("utf-8")
-            record.status = 200
-            return 200, [("Content-Type", "application/octet-stream")], data
+            return self._invoke(headers, body, record, Invocation(service, function, qualifier or None, "", body,
+                                                                  request_id, 0.0, record.ak),
+                                self.functions[(service, function)])
         except FcError as exc:
             record.status, record.error_code = exc.status, exc.code
             body = json.dumps({"ErrorCode": exc.code, "ErrorMessage": exc.message}).encode("utf-8")
             return exc.status, [("Content-Type", "application/json")], body
 
+
+    def _invoke(self, headers: Dict[str, str], body: bytes, record: RequestRecord, invocation: "Invocation",
+                handler: Any) -> Tuple[int, List[Tuple[str, str]], bytes]:
+        """What both APIs do once the function is found: the invocation type and payload limit, injected faults,
+        the shared quota, the record, then 202 (Async) or the handler's answer (Sync)."""
+        kind = headers.get("x-fc-invocation-type", "Sync")
+        if kind not in ("Sync", "Async"):
+            raise FcError(400, "InvalidArgument", "x-fc-invocation-type must be Sync or Async, not %r" % kind)
+        limit = ASYNC_PAYLOAD_LIMIT if kind == "Async" else SYNC_PAYLOAD_LIMIT
+        if len(body) > limit:
+            raise FcError(400, "EntityTooLarge", "payload size exceeds maximum allowed size (%d bytes)" % limit)
+        invocation.invocation_type = kind
+        fault = self._take_fault()
+        if fault is not None and not (fault.kind == "drop" and fault.accepted):
+            if fault.kind == "drop":
+                raise _Drop()
+            if fault.kind == "html":
+                record.status, record.error_code = 502, "BadGateway"
+                return 502, [("Content-Type", "text/html")], b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+            raise FcError(fault.status, fault.code, "Injected fault: %s" % fault.code)
+        invocation.at = self._throttle()
+        with self._lock:
+            self.invocations.append(invocation)
+        if self.on_invoke is not None:
+            self.on_invoke(invocation)
+        if fault is not None:  # accepted, then the answer is lost
+            raise _Drop()
+        if kind == "Async":
+            record.status = 202
+            return 202, [], b""
+        invocation.done = True
+        out = handler(body, None) if handler else b""
+        record.status = 200
+        return 200, [("Content-Type", "application/octet-stream")], (
+            out if isinstance(out, bytes) else str(out).encode("utf-8"))
 
     def _handle_fc3(self, method: str, raw_path: str, headers: Dict[str, str], body: bytes, request_id: str,
                     record: RequestRecord) -> Tuple[int, List[Tuple[str, str]], bytes]:
@@ -373,36 +380,9 @@ class FcEmulator(LoopbackEmulator):
             if qualifier and qualifier not in self.qualifiers:
                 raise FcError(404, "AliasNotFound",
                               "alias '%s' of function '%s' does not exist" % (qualifier, function))
-            kind = headers.get("x-fc-invocation-type", "Sync")
-            if kind not in ("Sync", "Async"):
-                raise FcError(400, "InvalidArgument", "x-fc-invocation-type must be Sync or Async, not %r" % kind)
-            limit = ASYNC_PAYLOAD_LIMIT if kind == "Async" else SYNC_PAYLOAD_LIMIT
-            if len(body) > limit:
-                raise FcError(400, "EntityTooLarge", "payload size exceeds maximum allowed size (%d bytes)" % limit)
-            fault = self._take_fault()
-            if fault is not None and not (fault.kind == "drop" and fault.accepted):
-                if fault.kind == "drop":
-                    raise _Drop()
-                if fault.kind == "html":
-                    record.status, record.error_code = 502, "BadGateway"
-                    return 502, [("Content-Type", "text/html")], b"<html><body><h1>502 Bad Gateway</h1></body></html>"
-                raise FcError(fault.status, fault.code, "Injected fault: %s" % fault.code)
-            invocation = Invocation("", function, qualifier, kind, body, request_id, self._throttle(), record.ak or "")
-            with self._lock:
-                self.invocations.append(invocation)
-            if self.on_invoke is not None:
-                self.on_invoke(invocation)
-            if fault is not None:  # accepted, then the answer is lost
-                raise _Drop()
-            if kind == "Async":
-                record.status = 202
-                return 202, [], b""
-            handler = self.functions3[function]
-            invocation.done = True
-            out = handler(body, None) if handler else b""
-            record.status = 200
-            return 200, [("Content-Type", "application/octet-stream")], (
-                out if isinstance(out, bytes) else str(out).encode("utf-8"))
+            return self._invoke(headers, body, record,
+                                Invocation("", function, qualifier, "", body, request_id, 0.0, record.ak or ""),
+                                self.functions3[function])
         except FcError as exc:
             record.status, record.error_code = exc.status, exc.code
             answer = {"Code": exc.code, "Message": exc.message, "RequestId": request_id}
