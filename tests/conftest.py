@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from fcocr import errors, pipeline, results
+from fcocr.model import Outcome
+from fcocr.recognizers import local
 
 REPO = Path(__file__).resolve().parent.parent
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy")
@@ -132,3 +134,16 @@ def oss(monkeypatch):
         monkeypatch.setenv("FCOCR_OSS_ENDPOINT", emulator.endpoint)
         monkeypatch.setenv("FCOCR_RETRY_BASE_MS", "1")  # the policy's pauses, shortened: tests check counts, not time
         yield emulator
+
+
+@pytest.fixture
+def recognized(monkeypatch):
+    """The offline engine replaced by a stand-in that records each key it is paid for."""
+    calls: list[str] = []
+
+    def fake(self, capability, job, options):
+        calls.append(job.source.key)
+        return Outcome(lines=[], raw={"stand-in": True})
+
+    monkeypatch.setattr(local.LocalFamily, "recognize", fake)
+    return calls

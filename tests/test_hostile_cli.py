@@ -16,18 +16,6 @@ from fcocr.recognizers import local
 from fcocr.tools import cli
 
 
-@pytest.fixture
-def recognized(monkeypatch):
-    calls: list[str] = []
-
-    def fake(self, capability, job, options):
-        calls.append(job.source.key)
-        return Outcome(lines=[], raw={"stand-in": True})
-
-    monkeypatch.setattr(local.LocalFamily, "recognize", fake)
-    return calls
-
-
 # ------------------------------------------------------------------------------ --event
 @pytest.mark.parametrize("function", ["ocr-upload", "scan-callback", "scan-reconcile"])
 def test_a_missing_or_directory_event_file_is_a_plain_message(tmp_path, function):

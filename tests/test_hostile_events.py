@@ -16,27 +16,12 @@ from fcocr import pipeline, results
 from fcocr.errors import FcocrError, PermanentError
 from fcocr.events import InvalidEvent, oss_event, parse_oss_event
 from fcocr.fields import Field, extract
-from fcocr.model import Outcome
-from fcocr.recognizers import local
 from fcocr.recognizers.green import scan
 from fcocr.routing import Router
 from fcocr.storage import LONG_KEY_PREFIX, RESERVED_PREFIXES, LocalStorage
 from fcocr.tasks import TaskRecord
 
 from .conftest import event_bytes, put_local, read_result
-
-
-@pytest.fixture
-def recognized(monkeypatch):
-    """The offline engine replaced by a stand-in that records each key it is paid for."""
-    calls: list[str] = []
-
-    def fake(self, capability, job, options):
-        calls.append(job.source.key)
-        return Outcome(lines=[], raw={"stand-in": True})
-
-    monkeypatch.setattr(local.LocalFamily, "recognize", fake)
-    return calls
 
 
 def record(**oss_object) -> dict:
