@@ -97,6 +97,11 @@ class StandIn:
             boxes.append(np.array([top[0], top[1], bottom[1], bottom[0]], dtype=np.float32))
         return boxes
 
+    def detect_with_map(self, bgr, scale):
+        # The dark pixels are the text map, at the image's own scale (this detector ignores ``scale``).
+        return self.detect(bgr, scale), le.TextMap((bgr.min(axis=2) < 200).astype(np.float32),
+                                                   np.ones(2, dtype=np.float32), 0)
+
     def recognize(self, crops):
         out = []
         for crop in crops:
@@ -207,3 +212,89 @@ def test_recognition_batches_hold_lines_of_similar_width():
     assert all(len(batch) <= le.REC_BATCH for batch in batches)
     assert all(ratios[batch[-1]] <= le.REC_SPREAD * ratios[batch[0]] for batch in batches)
     assert [len(batch) for batch in batches] == [3, 3, 1, 2, 8, 2]
+
+
+# ---------------------------------------------------------------------------
+# the first look at a small scale
+
+
+def test_a_first_look_is_taken_only_where_it_saves_and_never_on_a_strip():
+    assert le.coarse_scale(1600, 1000, 1.0) == pytest.approx(0.6)  # 1600×1000 seen at 960×600
+    assert le.coarse_scale(1000, 460, 1.6) == pytest.approx(0.96)  # a small page is not scaled up first
+    assert le.coarse_scale(4000, 3000, 0.5) == pytest.approx(0.24)
+    assert le.coarse_scale(900, 700, 1.05) is None  # the plan is hardly bigger: one pass
+    assert le.coarse_scale(4000, 20, 3.2) is None  # strips have their own plan
+
+
+def text_map(height=300, width=600):
+    return le.TextMap(np.zeros((height, width), dtype=np.float32), np.ones(2, dtype=np.float32), 0)
+
+
+def test_a_first_look_is_trusted_when_every_line_is_boxed_and_tall_enough():
+    seen = text_map()
+    boxes = [rect(40, 40 + 60 * i, 500, 70 + 60 * i) for i in range(4)]  # 30 px tall lines
+    for i in range(4):
+        seen.probability[48 + 60 * i:62 + 60 * i, 50:490] = 0.9  # each line's core, inside its box
+    assert le.trusted(boxes, seen)
+    assert not le.trusted(boxes[:2], seen)  # too few lines to judge a page by (and text outside them)
+
+
+def test_a_first_look_is_not_trusted_when_small_print_may_have_been_missed():
+    seen = text_map()
+    boxes = [rect(40, 40 + 60 * i, 500, 70 + 60 * i) for i in range(4)]
+    for i in range(4):
+        seen.probability[48 + 60 * i:62 + 60 * i, 50:490] = 0.9
+    thin = boxes[:3] + [rect(40, 220, 500, 230)]  # a 10 px box: smaller print may sit unseen beside it
+    assert not le.trusted(thin, seen)
+    stray = seen.probability.copy()
+    stray[280:284, 100:400] = 0.5  # text the detector saw but made no box of
+    assert not le.trusted(boxes, le.TextMap(stray, seen.factor, 0))
+    run_together = seen.probability.copy()
+    run_together[40:70, 50:490] = 0.0
+    run_together[42:48, 50:490] = run_together[56:62, 50:490] = 0.9  # two rows of small print in one box
+    assert le.rows(run_together, boxes[0]) == 2 and le.rows(seen.probability, boxes[1]) == 1
+    assert not le.trusted(boxes, le.TextMap(run_together, seen.factor, 0))
+
+
+def _drawn_page(small_size: int | None) -> np.ndarray:
+    """An A4 page at 150 dpi: ten lines of large print and, optionally, three lines of small print."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    page = Image.new("RGB", (1240, 1754), "white")
+    draw = ImageDraw.Draw(page)
+    large = ImageFont.load_default(size=30)
+    for i in range(10):
+        draw.text((100, 100 + 60 * i), f"INVOICE LINE {i} AMOUNT {1000 + 37 * i}.50 CNY", fill="black", font=large)
+    if small_size:
+        small = ImageFont.load_default(size=small_size)
+        for j in range(3):
+            draw.text((100, 1000 + j * (small_size + 6)), f"SMALL PRINT {j} TERMS 4321{j}", fill="black", font=small)
+    return np.ascontiguousarray(np.asarray(page)[:, :, ::-1])
+
+
+@pytest.fixture(scope="module")
+def models():
+    pytest.importorskip("rapidocr")
+    from fcocr.recognizers.local import engine
+
+    return le.Models(engine())
+
+
+def test_a_page_of_large_print_is_detected_once_at_the_first_looks_scale(models, monkeypatch):
+    scales = []
+    original = models.detect_with_map
+    monkeypatch.setattr(models, "detect_with_map", lambda bgr, scale: scales.append(scale) or original(bgr, scale))
+    reading = le.read_page(models, _drawn_page(None))
+    assert scales == [pytest.approx(960 / 1754)] and reading.tiles == 1
+    assert sorted(line.text for line in reading.lines) == sorted(
+        f"INVOICE LINE {i} AMOUNT {1000 + 37 * i}.50 CNY" for i in range(10))
+
+
+def test_small_print_beside_large_print_sends_the_page_to_the_full_pass(models, monkeypatch):
+    scales = []
+    original = models.detect_with_map
+    monkeypatch.setattr(models, "detect_with_map", lambda bgr, scale: scales.append(scale) or original(bgr, scale))
+    reading = le.read_page(models, _drawn_page(11))  # 11 px print: 6 px at the first look's scale
+    assert scales == [pytest.approx(960 / 1754), 1.0] and reading.tiles == 2
+    texts = [line.text.replace(" ", "") for line in reading.lines]
+    assert all(f"SMALLPRINT{j}TERMS4321{j}" in texts for j in range(3)), texts

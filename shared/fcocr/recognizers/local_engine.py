@@ -38,6 +38,12 @@ FEW_LINES = 3  # fewer boxes than this on a large page seen whole: look again at
 SMALL_TEXT = 14  # median line height (px) at detection scale below which a large page is detected again at full size
 BLANK_RANGE = 24  # a tile whose pixel values all lie within this range holds no text
 TILE_OVERLAP = 160  # px at detection scale shared by neighbouring tiles: more than a line of small print is tall
+# A first look at a smaller scale (``coarse_scale``), trusted only when it plainly found all the text (``trusted``).
+COARSE_SIDE = 960  # longer side of the first look (the size PP-OCR's detector is trained at)
+COARSE_GAIN = 1.3  # the plan must cost at least this many times the first look's pixels for it to be worth taking
+COARSE_MIN_TEXT = 12  # px at the first look's scale: a thinner box may be the top of smaller, unseen print
+COARSE_STRAY = 0.002  # share of the text-probability map outside every box above which text was missed
+TEXT_THRESHOLD = 0.3  # the detector's own pixel threshold for text (DBPostProcess.thresh)
 # Recognition.
 REC_HEIGHT = 48  # the recognition model's input height
 REC_BATCH = 8  # crops per recognizer call
@@ -226,6 +232,10 @@ class Models:
 
     def detect(self, bgr: np.ndarray, scale: float) -> list[np.ndarray]:
         """Boxes in ``bgr``'s pixels, detected at ``scale``."""
+        return self.detect_with_map(bgr, scale)[0]
+
+    def detect_with_map(self, bgr: np.ndarray, scale: float) -> tuple[list[np.ndarray], "TextMap"]:
+        """Boxes in ``bgr``'s pixels, detected at ``scale``, and the detector's text-probability map."""
         import cv2
 
         height, width = bgr.shape[:2]
@@ -247,14 +257,14 @@ class Models:
         padded_h, padded_w = preds.shape[2], preds.shape[3]
         boxes, _scores = self.det.postprocess_op(preds, (padded_h, padded_w))
         found = []
+        factor = np.array([target_w / width, target_h / height], dtype=np.float32)
         for box in boxes:
-            box = (np.asarray(box, dtype=np.float32) - short_pad) / np.array([target_w / width, target_h / height],
-                                                                            dtype=np.float32)
+            box = (np.asarray(box, dtype=np.float32) - short_pad) / factor
             box[:, 0] = box[:, 0].clip(0, width)
             box[:, 1] = box[:, 1].clip(0, height)
             if min(box_size(box)) >= 2:
                 found.append(box)
-        return found
+        return found, TextMap(preds[0, 0], factor, short_pad)
 
     def recognize(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
         """(text, score) of each crop. The crops go in batches of similar width (at most REC_SPREAD apart),
@@ -282,6 +292,65 @@ class Models:
         return results
 
 
+@dataclass
+class TextMap:
+    """The detector's text probability per pixel of its (scaled, padded) input, and how to get there from the
+    image's pixels: ``point * factor + pad``."""
+    probability: np.ndarray
+    factor: np.ndarray
+    pad: int
+
+    def on_map(self, box: np.ndarray) -> np.ndarray:
+        return box * self.factor + self.pad
+
+
+def trusted(boxes: list[np.ndarray], text_map: TextMap) -> bool:
+    """True when a first look at a small scale plainly found all of the page's text, so that a pass at the
+    plan's larger scale would find nothing more. Print too small for that scale shows in three ways, and any
+    one of them sends the page to the full pass: boxes thinner than ``COARSE_MIN_TEXT`` (smaller print may sit
+    beside them unseen), text probability outside every box (lines seen but too faint to become boxes), and
+    boxes holding several rows (lines of small print run together)."""
+    import cv2
+
+    if len(boxes) < FEW_LINES:
+        return False
+    on_map = [text_map.on_map(box) for box in boxes]
+    if min(min(box_size(box)) for box in on_map) < COARSE_MIN_TEXT:
+        return False
+    text = text_map.probability > TEXT_THRESHOLD
+    covered = np.zeros(text.shape, dtype=np.uint8)
+    cv2.fillPoly(covered, [np.round(box).astype(np.int32) for box in on_map], 1)
+    inside = int(np.count_nonzero(text & (covered == 1)))
+    outside = int(np.count_nonzero(text)) - inside
+    if outside > COARSE_STRAY * inside:
+        return False
+    return not any(rows(text_map.probability, box) > 1 for box in on_map)
+
+
+def rows(probability: np.ndarray, box: np.ndarray) -> int:
+    """Runs of text across a box's thickness (its bounding rectangle's shorter side): 1 for a line, more
+    for lines run together."""
+    height, width = probability.shape
+    x0, y0 = max(0, int(box[:, 0].min())), max(0, int(box[:, 1].min()))
+    x1, y1 = min(width, int(math.ceil(box[:, 0].max())) + 1), min(height, int(math.ceil(box[:, 1].max())) + 1)
+    region = probability[y0:y1, x0:x1]
+    if region.size == 0:
+        return 0
+    profile = region.mean(axis=1) if x1 - x0 >= y1 - y0 else region.mean(axis=0)
+    on = profile > 0.5 * float(profile.max())
+    return int(on[0]) + int(np.count_nonzero(on[1:] & ~on[:-1]))
+
+
+def coarse_scale(width: int, height: int, plan_scale: float) -> float | None:
+    """The scale of a first look at a page before the plan's (None when the plan is cheap enough as it is,
+    or the image is a strip, whose plan is made for its shape)."""
+    short, long = min(width, height), max(width, height)
+    if long >= STRIP_RATIO * short:
+        return None
+    scale = min(plan_scale, COARSE_SIDE / long)
+    return scale if (plan_scale / scale) ** 2 >= COARSE_GAIN else None
+
+
 def rec_batches(sorted_ratios: list[float]) -> list[list[int]]:
     """Positions of width/height ratios (ascending) grouped into batches: at most ``REC_BATCH`` crops, the
     widest at most ``REC_SPREAD`` times the narrowest, so that little of a batch is padding."""
@@ -306,11 +375,23 @@ def turned_180(image: np.ndarray) -> np.ndarray:
 
 
 def detect(models: Models, bgr: np.ndarray) -> tuple[list[np.ndarray], int]:
-    """Boxes of a whole image by ``detection_plan``, and again at full resolution when a large page's text is
-    small; tiles one at a time. Also returns the number of detector passes."""
+    """Boxes of a whole image: from a first look at a small scale when it is trusted, otherwise by
+    ``detection_plan``, and again at full resolution when a large page's text is small; tiles one at a time.
+    Also returns the number of detector passes."""
     height, width = bgr.shape[:2]
     scale, tiles = detection_plan(width, height)
-    boxes, passes = _detect_tiles(models, bgr, scale, tiles)
+    passes = 0
+    first_look = coarse_scale(width, height, scale)
+    if first_look is not None:
+        # Most pages' text is large enough to be found at a fraction of the plan's pixels; a page the first
+        # look may have missed some of is detected by the plan as before.
+        boxes, text_map = models.detect_with_map(bgr, first_look)
+        if trusted(boxes, text_map):
+            return boxes, 1
+        del text_map
+        passes = 1
+    boxes, more = _detect_tiles(models, bgr, scale, tiles)
+    passes += more
     if scale < 1.0 and max(width, height) / min(width, height) < STRIP_RATIO:
         heights = sorted(min(box_size(b)) * scale for b in boxes)
         # Small print is found in pieces or not at all at 2000 px: a few boxes (a page edge) say nothing.
