@@ -298,3 +298,83 @@ def test_small_print_beside_large_print_sends_the_page_to_the_full_pass(models, 
     assert scales == [pytest.approx(960 / 1754), 1.0] and reading.tiles == 2
     texts = [line.text.replace(" ", "") for line in reading.lines]
     assert all(f"SMALLPRINT{j}TERMS4321{j}" in texts for j in range(3)), texts
+
+
+# ---------------------------------------------------------------------------
+# short lines share a row of the recognizer's input
+
+
+def test_short_crops_share_rows_and_wide_ones_have_a_row_each():
+    widths = [100, 60, 300, 320, 900, 150, 40, 120]
+    rows = le.pack_rows(widths)
+    placed = sorted(i for row in rows for i, _ in row)
+    assert placed == list(range(len(widths)))  # every crop once
+    for row in rows:
+        if any(widths[i] >= le.REC_FLOOR for i, _ in row):
+            assert len(row) == 1 and row[0][1] == 0
+            continue
+        edges = [(left, left + widths[i]) for i, left in row]
+        assert edges[0][0] == 0 and edges[-1][1] <= le.REC_FLOOR
+        assert all(b[0] - a[1] == le.PACK_GAP for a, b in zip(edges, edges[1:], strict=False))  # a gap apart
+    assert len(rows) == 5  # 320 and 900 alone; 300 alone (nothing fits beside it); 150+120, 100+60+40
+
+
+def test_each_column_of_a_row_is_read_for_exactly_one_crop():
+    widths = [100, 60, 40]
+    row = [(0, 0), (1, 132), (2, 224)]
+    slices = le.row_slices(row, widths, 320)
+    assert slices == [(0.0, 116.0), (116.0, 208.0), (208.0, 320.0)]  # gaps split in the middle
+
+
+def test_short_lines_read_in_shared_rows_read_as_they_do_alone(models, monkeypatch):
+    from PIL import Image, ImageDraw, ImageFont
+
+    words = ["PAGE 0", "A4", "13%", "10", "TOTAL", "2026", "NO.7", "CNY", "OK", "B-12"]
+    font = ImageFont.load_default(size=28)
+    crops = []
+    for word in words:
+        image = Image.new("RGB", (int(font.getlength(word)) + 16, 40), "white")
+        ImageDraw.Draw(image).text((8, 4), word, fill="black", font=font)
+        crops.append(np.ascontiguousarray(np.asarray(image)[:, :, ::-1]))
+    shapes = []
+    session = models.rec.session
+    monkeypatch.setattr(models.rec, "session", lambda tensor: shapes.append(tensor.shape) or session(tensor))
+    packed = models.recognize(crops)
+    assert [text for text, _ in packed] == words
+    assert all(score > 0.9 for _, score in packed)
+    # ten short lines in a few rows of 320 px, not ten rows
+    assert sum(shape[0] for shape in shapes) <= 4 and all(shape[3] == le.REC_FLOOR for shape in shapes)
+    alone = [models.recognize([crop])[0][0] for crop in crops]
+    assert alone == words
+
+
+class RowCountingRecognizer:
+    """A stand-in recognizer that reads a crop as ``shared`` with confidence 0.5 when its row of the input
+    holds other crops, and as ``alone`` with ``alone_score`` otherwise."""
+
+    def __init__(self, alone_score: float):
+        self.alone_score = alone_score
+
+    def session(self, tensor):
+        occupied = tensor[:, 0, 0, :] != 0  # crops are white (1.0); padding and gaps are 0
+        runs = occupied[:, 0].astype(int) + (occupied[:, 1:] & ~occupied[:, :-1]).sum(axis=1)
+        preds = np.zeros((tensor.shape[0], tensor.shape[3] // 8, 1), dtype=np.float32)
+        preds[:, :, 0] = runs[:, None]
+        return preds
+
+    def postprocess_op(self, piece, _word_boxes):
+        shared = piece[0, 0, 0] > 1
+        return [("shared", 0.5) if shared else ("alone", self.alone_score)], []
+
+
+def _models_with(recognizer):
+    models = le.Models.__new__(le.Models)
+    models.rec = recognizer
+    return models
+
+
+def test_a_weak_reading_from_a_shared_row_is_read_again_alone_and_the_better_kept():
+    crops = [np.full((40, 60, 3), 255, dtype=np.uint8) for _ in range(3)]  # short: they share a row
+    assert le.pack_rows([72] * 3) == [[(0, 0), (1, 104), (2, 208)]]
+    assert _models_with(RowCountingRecognizer(alone_score=0.95)).recognize(crops) == [("alone", 0.95)] * 3
+    assert _models_with(RowCountingRecognizer(alone_score=0.3)).recognize(crops) == [("shared", 0.5)] * 3

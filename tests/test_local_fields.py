@@ -159,6 +159,15 @@ def test_a_named_document_type_that_is_not_on_the_page_fails_plainly(routed):
     assert doc["error"]["retryable"] is False
 
 
+def test_a_page_is_levelled_by_its_long_lines_not_by_many_short_coarse_ones():
+    # A photo 1.2 degrees askew whose short boxes came out level (whole pixels at a small detection scale).
+    short = [line(f"{i}", 100 + 80 * i, 400, 60, angle_deg=0.0) for i in range(8)]
+    long = [line("INVOICE LINE " * 4, 100, 100 + 60 * i, 900, angle_deg=1.2) for i in range(3)]
+    from fcocr.recognizers.local_fields import slant
+
+    assert slant(short + long) == pytest.approx(math.radians(1.2), abs=1e-3)
+
+
 def _cjk_font_or_skip():
     from fcocr.tools.samples import FONT_CANDIDATES
 

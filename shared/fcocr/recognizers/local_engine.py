@@ -7,6 +7,10 @@ The bare engine (``RapidOCR()(image)``) has failure modes the accuracy bench (be
 - it does not notice a page turned 90/180/270 degrees.
 
 Here the models are driven step by step instead:
+0. **A first look at 960 px** (``coarse_scale``, ``trusted``): most pages' text is large enough to be found
+   at a fraction of the pixels the plan below would pay for. The first look is kept only when it plainly found
+   all of the text: no box thinner than ``COARSE_MIN_TEXT``, no text probability outside the boxes, no box
+   holding several rows. Otherwise the page is detected by the plan, as if there had been no first look.
 1. **Detection at a scale chosen for the page** (``detection_plan``): small pages scaled up as the engine does,
    strips scaled on their short side only and cut into overlapping tiles along their length, large pages
    detected whole at 2000 px and, when the text found is small, again at full resolution in overlapping
@@ -15,8 +19,10 @@ Here the models are driven step by step instead:
 2. **Page orientation**: mostly vertical boxes mean a page turned by 90 or 270 degrees; it is turned and
    detected again. Upright or upside down is decided by the recognizer itself: the longest lines are read
    both ways and the way with the higher confidence wins.
-3. **Recognition from the full-resolution page**, a page's lines in batches; a line read with low confidence
-   is read again turned 180 degrees, and the better reading is kept (no per-line classifier).
+3. **Recognition from the full-resolution page**, a page's lines in batches, short lines side by side in one
+   row of the recognizer's input (``pack_rows``: the engine pads each to 320 px, mostly padding); a line read
+   with low confidence is read again turned 180 degrees, and the better reading is kept (no per-line
+   classifier).
 Boxes are returned in the coordinates of the page as uploaded; reading order is taken on the page turned
 upright and levelled (a skewed form's label and value stay on one row).
 """
@@ -28,6 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from .local_fields import length_weighted_median
 
 # Detection.
 DET_SIDE = 2000  # longest side the detector sees at once (a tile's side); the bare engine's page limit too
@@ -48,8 +56,9 @@ TEXT_THRESHOLD = 0.3  # the detector's own pixel threshold for text (DBPostProce
 REC_HEIGHT = 48  # the recognition model's input height
 REC_BATCH = 8  # crops per recognizer call
 REC_MAX_RATIO = 250.0  # the longest line recognized as it is (a 12 000 px wide input)
-REC_MIN_RATIO = 320 / 48  # a batch is at least this wide (the bare engine's floor): narrower, short lines
-# misread (``PAGE 0`` as ``PAGE O`` at 3:1)
+REC_FLOOR = 320  # px: a row of the recognizer's input is at least this wide (the bare engine's floor): narrower,
+# short lines misread (``PAGE 0`` as ``PAGE O`` at 3:1); short lines share a row instead (``pack_rows``)
+PACK_GAP = 32  # px of background between short lines sharing a row
 REC_SPREAD = 1.5  # widest crop of a batch / narrowest
 # Orientation and re-reading.
 ORIENTATION_SAMPLE = 6  # longest lines read both ways to tell upright from upside down
@@ -184,16 +193,16 @@ def turned_back(boxes: np.ndarray, quarter_turns: int, width: int, height: int) 
 
 
 def skew(boxes: list[np.ndarray]) -> float:
-    """The page's skew in radians: the median slope of the long boxes' top edges; 0 when fewer than
-    ``SKEW_LINES`` long boxes say so or the slope is below ``SKEW_MIN`` (levelling by a noisy angle would move
-    the far end of a long strip by more than a line's height)."""
+    """The page's skew in radians: the median slope of the long boxes' top edges, by length; 0 when fewer
+    than ``SKEW_LINES`` long boxes say so or the slope is below ``SKEW_MIN`` (levelling by a noisy angle would
+    move the far end of a long strip by more than a line's height)."""
     angles = []
     for box in boxes:
         width, height = box_size(box)
         if width >= 2 * height:
             dx, dy = box[1] - box[0]
-            angles.append(math.atan2(float(dy), float(dx)))
-    angle = float(np.median(angles)) if len(angles) >= SKEW_LINES else 0.0
+            angles.append((math.atan2(float(dy), float(dx)), width))
+    angle = length_weighted_median(angles) if len(angles) >= SKEW_LINES else 0.0
     return angle if abs(angle) >= SKEW_MIN else 0.0
 
 
@@ -267,28 +276,42 @@ class Models:
         return found, TextMap(preds[0, 0], factor, short_pad)
 
     def recognize(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
-        """(text, score) of each crop. The crops go in batches of similar width (at most REC_SPREAD apart),
-        each padded to its own widest crop, so that little of a batch is padding."""
+        """(text, score) of each crop. Short crops share a row of the recognizer's input (``pack_rows``); rows
+        go in batches of similar width (at most REC_SPREAD apart), each padded to its own widest row, so that
+        little of a batch is padding. A crop read with low confidence in a shared row is read again alone (its
+        neighbours can sway the reading of a short word: ``性别`` as ``性別``), and the better reading is kept."""
+        # A line longer than REC_MAX_RATIO is squeezed to it: the input (and memory) stays bounded.
+        widths = [max(1, math.ceil(REC_HEIGHT * min(REC_MAX_RATIO, c.shape[1] / max(1, c.shape[0])))) for c in crops]
+        rows = pack_rows(widths)
+        results = self._read_rows(crops, widths, rows)
+        shared = [i for row in rows if len(row) > 1 for i, _ in row if results[i][1] < REREAD_BELOW]
+        for i, alone in self._read_rows(crops, widths, [[(i, 0)] for i in shared]).items():
+            if alone[1] > results[i][1]:
+                results[i] = alone
+        return [results[i] for i in range(len(crops))]
+
+    def _read_rows(self, crops: list[np.ndarray], widths: list[int],
+                   rows: list[list[tuple[int, int]]]) -> dict[int, tuple[str, float]]:
         import cv2
 
-        results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
-        # A line longer than REC_MAX_RATIO is squeezed to it: the input (and memory) stays bounded.
-        ratios = [min(REC_MAX_RATIO, c.shape[1] / max(1, c.shape[0])) for c in crops]
-        order = sorted(range(len(crops)), key=ratios.__getitem__)
-        for batch in rec_batches([ratios[i] for i in order]):
-            members = [order[i] for i in batch]
-            widest = max(ratios[i] for i in members)
-            width = math.ceil(REC_HEIGHT * max(widest, REC_MIN_RATIO))
+        results: dict[int, tuple[str, float]] = {}
+        row_widths = [max(REC_FLOOR, row[-1][1] + widths[row[-1][0]]) for row in rows]
+        order = sorted(range(len(rows)), key=row_widths.__getitem__)
+        for batch in rec_batches([row_widths[r] / REC_HEIGHT for r in order]):
+            members = [order[k] for k in batch]
+            width = max(row_widths[r] for r in members)
             tensor = np.zeros((len(members), 3, REC_HEIGHT, width), dtype=np.float32)
-            for row, i in enumerate(members):
-                scaled = min(width, max(1, math.ceil(REC_HEIGHT * ratios[i])))
-                line = cv2.resize(crops[i], (scaled, REC_HEIGHT)).astype(np.float32)
-                tensor[row, :, :, :scaled] = (line * (2 / 255.0) - 1.0).transpose(2, 0, 1)
+            for position, r in enumerate(members):
+                for i, left in rows[r]:
+                    line = cv2.resize(crops[i], (widths[i], REC_HEIGHT)).astype(np.float32)
+                    tensor[position, :, :, left:left + widths[i]] = (line * (2 / 255.0) - 1.0).transpose(2, 0, 1)
             preds = self.rec.session(tensor)
-            decoded, _ = self.rec.postprocess_op(preds, False, wh_ratio_list=[ratios[i] for i in members],
-                                                 max_wh_ratio=width / REC_HEIGHT)
-            for i, (text, score) in zip(members, decoded, strict=False):
-                results[i] = (text, float(score))
+            steps = preds.shape[1] / width  # the recognizer's time steps per input column
+            for position, r in enumerate(members):
+                for i, (start, end) in zip([i for i, _ in rows[r]], row_slices(rows[r], widths, width), strict=True):
+                    piece = preds[position:position + 1, math.floor(start * steps):math.ceil(end * steps)]
+                    (text, score), = self.rec.postprocess_op(piece, False)[0]
+                    results[i] = (text.strip(), float(score))
         return results
 
 
@@ -351,8 +374,41 @@ def coarse_scale(width: int, height: int, plan_scale: float) -> float | None:
     return scale if (plan_scale / scale) ** 2 >= COARSE_GAIN else None
 
 
+def pack_rows(widths: list[int]) -> list[list[tuple[int, int]]]:
+    """Rows of the recognizer's input, each a list of (crop index, left edge in px). A crop narrower than
+    ``REC_FLOOR`` shares a row of that width with other short crops, ``PACK_GAP`` apart (first fit, widest
+    first): the recognizer reads each row's whole width, so a row of one short crop would be mostly padding.
+    Wider crops have a row each."""
+    rows: list[list[tuple[int, int]]] = []
+    ends: list[int] = []  # right edge of each packed row's last crop
+    for i in sorted(range(len(widths)), key=lambda k: -widths[k]):
+        if widths[i] >= REC_FLOOR:
+            rows.append([(i, 0)])
+            ends.append(REC_FLOOR * 2)  # full
+            continue
+        for r, end in enumerate(ends):
+            if end + PACK_GAP + widths[i] <= REC_FLOOR:
+                rows[r].append((i, end + PACK_GAP))
+                ends[r] = end + PACK_GAP + widths[i]
+                break
+        else:
+            rows.append([(i, 0)])
+            ends.append(widths[i])
+    return rows
+
+
+def row_slices(row: list[tuple[int, int]], widths: list[int], row_width: int) -> list[tuple[float, float]]:
+    """The columns of a row whose reading belongs to each of its crops: the gaps between crops are split in
+    the middle, and the last crop takes the padding after it."""
+    cuts = [0.0]
+    for (i, left), (_, next_left) in zip(row, row[1:], strict=False):
+        cuts.append((left + widths[i] + next_left) / 2)
+    cuts.append(float(row_width))
+    return list(zip(cuts, cuts[1:], strict=False))
+
+
 def rec_batches(sorted_ratios: list[float]) -> list[list[int]]:
-    """Positions of width/height ratios (ascending) grouped into batches: at most ``REC_BATCH`` crops, the
+    """Positions of width/height ratios (ascending) grouped into batches: at most ``REC_BATCH`` rows, the
     widest at most ``REC_SPREAD`` times the narrowest, so that little of a batch is padding."""
     batches: list[list[int]] = []
     for position, ratio in enumerate(sorted_ratios):

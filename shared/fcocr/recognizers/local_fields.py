@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import re
-import statistics
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -55,13 +54,29 @@ class Box:
 
 
 def slant(lines: Iterable[Line]) -> float:
-    """The page's rotation in radians: the median direction of the top edges of its long lines."""
+    """The page's rotation in radians: the median direction of the top edges of its long lines, by length."""
     angles = []
     for line in lines:
         (x0, y0), (x1, y1) = line.polygon[0], line.polygon[1]
-        if math.hypot(x1 - x0, y1 - y0) > 3 * line.box["height"] / 2 and x1 > x0:
-            angles.append(math.atan2(y1 - y0, x1 - x0))
-    return statistics.median(angles) if angles else 0.0
+        length = math.hypot(x1 - x0, y1 - y0)
+        if length > 3 * line.box["height"] / 2 and x1 > x0:
+            angles.append((math.atan2(y1 - y0, x1 - x0), length))
+    return length_weighted_median(angles)
+
+
+def length_weighted_median(angles: list[tuple[float, float]]) -> float:
+    """The median of (angle, length) pairs counting each angle by its line's length (0 for none). A short
+    box's angle is coarse (a box is whole pixels at the detector's scale, which is often smaller than the
+    page's): a 100 px box can only be level or a degree off, while a long line's angle is exact."""
+    if not angles:
+        return 0.0
+    ordered = sorted(angles)
+    half, running = sum(length for _, length in ordered) / 2, 0.0
+    for angle, length in ordered:
+        running += length
+        if running >= half:
+            return angle
+    return ordered[-1][0]
 
 
 class Page:
