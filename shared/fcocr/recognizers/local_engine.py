@@ -278,16 +278,15 @@ class Models:
     def recognize(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
         """(text, score) of each crop. Short crops share a row of the recognizer's input (``pack_rows``); rows
         go in batches of similar width (at most REC_SPREAD apart), each padded to its own widest row, so that
-        little of a batch is padding. A crop read with low confidence in a shared row is read again alone (its
-        neighbours can sway the reading of a short word: ``性别`` as ``性別``), and the better reading is kept."""
+        little of a batch is padding. A crop read with low confidence in a shared row is read again alone, and
+        that reading stands: neighbours can sway a weak reading of a short word (``性别`` as ``性別``, a QR code's
+        corner as ``口口`` at 86 instead of ``回回`` at 40, which ``minConfidence`` drops)."""
         # A line longer than REC_MAX_RATIO is squeezed to it: the input (and memory) stays bounded.
         widths = [max(1, math.ceil(REC_HEIGHT * min(REC_MAX_RATIO, c.shape[1] / max(1, c.shape[0])))) for c in crops]
         rows = pack_rows(widths)
         results = self._read_rows(crops, widths, rows)
         shared = [i for row in rows if len(row) > 1 for i, _ in row if results[i][1] < REREAD_BELOW]
-        for i, alone in self._read_rows(crops, widths, [[(i, 0)] for i in shared]).items():
-            if alone[1] > results[i][1]:
-                results[i] = alone
+        results.update(self._read_rows(crops, widths, [[(i, 0)] for i in shared]))
         return [results[i] for i in range(len(crops))]
 
     def _read_rows(self, crops: list[np.ndarray], widths: list[int],
@@ -347,10 +346,10 @@ def trusted(boxes: list[np.ndarray], text_map: TextMap) -> bool:
     outside = int(np.count_nonzero(text)) - inside
     if outside > COARSE_STRAY * inside:
         return False
-    return not any(rows(text_map.probability, box) > 1 for box in on_map)
+    return not any(rows_in_box(text_map.probability, box) > 1 for box in on_map)
 
 
-def rows(probability: np.ndarray, box: np.ndarray) -> int:
+def rows_in_box(probability: np.ndarray, box: np.ndarray) -> int:
     """Runs of text across a box's thickness (its bounding rectangle's shorter side): 1 for a line, more
     for lines run together."""
     height, width = probability.shape
