@@ -211,7 +211,7 @@ def test_recognition_batches_hold_lines_of_similar_width():
     assert sorted(i for batch in batches for i in batch) == list(range(len(ratios)))
     assert all(len(batch) <= le.REC_BATCH for batch in batches)
     assert all(ratios[batch[-1]] <= le.REC_SPREAD * ratios[batch[0]] for batch in batches)
-    assert [len(batch) for batch in batches] == [3, 3, 1, 2, 8, 2]
+    assert [len(batch) for batch in batches] == [1, 1, 1, 1, 1, 2, 1, 1, 8, 2]
 
 
 # ---------------------------------------------------------------------------

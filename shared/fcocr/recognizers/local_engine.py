@@ -59,7 +59,7 @@ REC_MAX_RATIO = 250.0  # the longest line recognized as it is (a 12 000 px wide 
 REC_FLOOR = 320  # px: a row of the recognizer's input is at least this wide (the bare engine's floor): narrower,
 # short lines misread (``PAGE 0`` as ``PAGE O`` at 3:1); short lines share a row instead (``pack_rows``)
 PACK_GAP = 32  # px of background between short lines sharing a row
-REC_SPREAD = 1.5  # widest crop of a batch / narrowest
+REC_SPREAD = 1.15  # widest row of a batch / narrowest (the rest of each row is padding the recognizer reads)
 # Orientation and re-reading.
 ORIENTATION_SAMPLE = 6  # longest lines read both ways to tell upright from upside down
 VERTICAL_RATIO = 1.5  # a box this much taller than wide is vertical text (or a turned page's line)
