@@ -35,6 +35,7 @@ lint: $(VENV)/.installed-local,oss,dev
 bench: $(VENV)/.installed-local,oss,dev,bench
 	$(PY) bench/run.py
 	$(PY) bench/accuracy.py
+	$(PY) bench/first_look.py
 	$(PY) bench/cloud.py
 	$(PY) bench/claims.py
 	$(PY) bench/backfill.py
