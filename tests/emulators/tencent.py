@@ -365,6 +365,7 @@ class TencentEmulator(LoopbackEmulator):
         self._responses: Dict[Optional[int], Union[dict, str]] = {}
         self._recent: List[float] = []
         self._stopping = threading.Event()
+        self._changed = threading.Condition(self._lock)  # notified when a request is recorded
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -461,8 +462,15 @@ class TencentEmulator(LoopbackEmulator):
             return fault
 
     def _record(self, record: RequestRecord) -> None:
-        with self._lock:
+        with self._changed:
             self.requests.append(record)
+            self._changed.notify_all()
+
+    def wait_for_requests(self, count: int, timeout: float = 5.0) -> bool:
+        """Block until ``count`` requests have been recorded in total (answered or dropped): a
+        client can see its connection cut by stop() before the handler has recorded it."""
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self.requests) >= count, timeout)
 
     # ---- request processing ---------------------------------------------------------------
 
