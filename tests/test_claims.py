@@ -14,7 +14,7 @@ from collections import Counter
 
 import pytest
 
-from fcocr import claims, pipeline
+from fcocr import checkpoints, claims, pipeline
 from fcocr.config import Settings
 from fcocr.events import oss_event
 from fcocr.model import SourceRef
@@ -302,6 +302,28 @@ def test_a_run_for_a_replaced_version_never_overwrites_the_newer_result(oss, mar
     assert len(market.requests) == 2  # each version once
 
 
+def test_the_page_answers_of_a_version_replaced_while_it_was_recognized_are_removed(oss, market, monkeypatch):
+    from fcocr import checkpoints
+    from fcocr.recognizers import market as market_family
+
+    oss.put(BUCKET, "p.jpg", image(color=(200, 200, 200)))
+    original = market_family.FAMILY.recognize
+    kept: list[str] = []
+
+    def recognize(capability, job, options):
+        if not kept:  # v1 keeps a page's answer, then v2 is uploaded before v1's result is written
+            pages = checkpoints.PageCheckpoints(job.storage, job.source, capability.id)
+            pages.save(1, {"lines": [{"text": "personal data"}]})
+            kept.append(pages.key(1))
+            oss.put(BUCKET, "p.jpg", image(color=(10, 10, 10)))
+        return original(capability, job, options)
+
+    monkeypatch.setattr(market_family.FAMILY, "recognize", recognize)
+    out = run_event("p.jpg", app_at(NOW))
+    assert out["records"][0]["status"] == "skipped" and "replaced" in out["records"][0]["reason"]
+    assert kept and kept[0] not in oss.keys(BUCKET)
+
+
 # ------------------------------------------------------------- a claimant killed mid-call, then retried
 def _killed_child(key: str) -> None:
     from fcocr.recognizers import market as market_family
@@ -365,8 +387,17 @@ def test_reconcile_only_clears_claims_of_versions_that_are_settled_or_replaced(o
     storage = open_storage(BUCKET, runtime, settings)
     etag = oss.head(BUCKET, "done.jpg")["etag"].strip('"').upper()
     claims.acquire(storage, SourceRef(BUCKET, "done.jpg", etag), Runtime("late", deadline=None), NOW)
-    claims.acquire(storage, SourceRef(BUCKET, "gone.jpg", "AAAA"), Runtime("gone", deadline=None), NOW)
+    gone = SourceRef(BUCKET, "gone.jpg", "AAAA")
+    claims.acquire(storage, gone, Runtime("gone", deadline=None), NOW)
+    pages = checkpoints.PageCheckpoints(storage, gone, "market.general")
+    pages.save(1, {"lines": [{"text": "personal data"}]})  # its claimant died after a page was answered
+    live = SourceRef(BUCKET, "live.jpg", "BBBB")
+    held = claims.acquire(storage, live, Runtime("live", deadline=None), NOW + 10_000)  # still being recognized
+    live_pages = checkpoints.PageCheckpoints(storage, live, "market.general")
+    live_pages.save(1, {"lines": []})
     counts = reconcile.reconcile_bucket(storage, settings, runtime, NOW + 10_000)
-    assert counts["claimsCleared"] == 2 and "claimsExpired" not in counts
-    assert claim_keys(oss) == [] and result(oss, "done.jpg")["status"] == "succeeded"
+    assert counts["claimsCleared"] == 2 and counts["claimsHeld"] == 1 and "claimsExpired" not in counts
+    assert pages.key(1) not in oss.keys(BUCKET) and live_pages.key(1) in oss.keys(BUCKET)
+    assert claim_keys(oss) == [claims.generation_key(live, held.generation)]
+    assert result(oss, "done.jpg")["status"] == "succeeded"
     assert json.loads(oss.get(BUCKET, "done.jpg.ocr.json"))["status"] == "succeeded"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from . import logs
+from . import checkpoints, logs
 from .errors import FcocrError, ObjectNotFound, TransientError
 from .model import SourceRef
 from .results import ResultDocument, ResultWriter, utc_now
@@ -173,6 +173,8 @@ def sweep(storage: Storage, settings: Any, runtime: Runtime, now: float, counts:
             except ObjectNotFound:
                 current = None
             if current != source.etag or writer.settled(source.key, source.etag):
+                # Settled, replaced or deleted: no retry will resume from this version's page answers either.
+                checkpoints.clear(storage, source)
                 _drop(storage, keys)
                 counts["claimsCleared"] += 1
                 continue

@@ -249,6 +249,16 @@ def _replaced(storage: Storage, content_key: str, etag: str) -> bool:
         return False
 
 
+def _drop_checkpoints(storage: Storage, source: SourceRef, runtime: Runtime) -> None:
+    """The page answers kept for a version that no longer exists: no retry will use them, and what was read
+    from a document leaves with it. Left to the reconcile timer's sweep when storage fails now."""
+    try:
+        checkpoints.clear(storage, source)
+    except FcocrError as exc:
+        logs.log(logging.WARNING, "checkpoints not cleared", requestId=runtime.request_id, bucket=storage.bucket,
+                 key=source.key, errorCode=exc.code)
+
+
 def _finish(upload: Upload, runtime: Runtime, storage: Storage, writer: ResultWriter, source: SourceRef,
             content_key: str, recognizer: str | None, options: dict[str, Any], route: dict[str, Any] | None,
             started_at: str, t0: float, outcome: Any, error: FcocrError | None,
@@ -259,6 +269,7 @@ def _finish(upload: Upload, runtime: Runtime, storage: Storage, writer: ResultWr
         reason = "the object was replaced or deleted while it was recognized: this result is dropped"
         logs.log(logging.WARNING, "stale result dropped", requestId=runtime.request_id, bucket=upload.bucket,
                  key=source.key, etag=source.etag, recognizer=recognizer)
+        _drop_checkpoints(storage, source, runtime)
         return Report(upload.bucket, source.key, "skipped", reason=reason, recognizer=recognizer)
     if error is not None and error.retryable and source.etag and writer.settled(source.key, source.etag):
         # A fault of ours (a claim lost to a storage fault, say) never replaces a final result another wrote.
@@ -288,11 +299,12 @@ def _finish(upload: Upload, runtime: Runtime, storage: Storage, writer: ResultWr
     if report.result_key is None:  # the source is gone (deleted, or never there): nothing to sit beside
         report.status, report.reason = "skipped", "the source no longer exists: no result written"
         logs.log(logging.INFO, "skipped", reason=report.reason, **fields)
+        _drop_checkpoints(storage, source, runtime)
         return report
     logs.log(logging.WARNING if error else logging.INFO, "document", status=doc.status, **fields)
     if error is not None and error.retryable:
         raise error  # the page checkpoints stay: FC's retry resumes at the first unanswered page
-    if doc.outcome is not None and len(doc.outcome.pages) > 1:
+    if doc.outcome is None or len(doc.outcome.pages) > 1:  # a failure may have come after some pages were kept
         checkpoints.clear(storage, source)
     return report
 
