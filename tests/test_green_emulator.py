@@ -460,7 +460,7 @@ def test_processing_then_done_then_expired(oss):
 
 
 def test_download_failures_become_task_results(green, oss):
-    slow = _SlowServer(delay=1.0)
+    slow = _SlowServer()
     green.download_timeout = 0.2
     try:
         urls = [presign(oss, "missing.png"),                 # 404 from OSS
@@ -531,10 +531,14 @@ def callback_server():
 
 
 class _SlowServer:
-    def __init__(self, delay):
+    """Accepts a download and answers only when closed: slower than any download timeout, on any machine."""
+
+    def __init__(self):
+        self.released = released = threading.Event()
+
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
-                time.sleep(delay)
+                released.wait(30)
                 try:
                     self.send_response(200)
                     self.send_header("Content-Length", str(len(PNG)))
@@ -553,6 +557,7 @@ class _SlowServer:
                          daemon=True).start()
 
     def close(self):
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
 
