@@ -379,3 +379,25 @@ def test_a_weak_reading_from_a_shared_row_is_replaced_by_the_line_read_alone():
     assert _models_with(RowCountingRecognizer(alone_score=0.95)).recognize(crops) == [("alone", 0.95)] * 3
     # even when alone reads it with less confidence: that is how the line reads without neighbours
     assert _models_with(RowCountingRecognizer(alone_score=0.3)).recognize(crops) == [("alone", 0.3)] * 3
+
+
+def test_a_slanted_line_of_words_is_one_row_and_two_slanted_rows_are_two():
+    import cv2
+
+    angle = np.radians(6)
+    along, across = np.array([np.cos(angle), np.sin(angle)]), np.array([-np.sin(angle), np.cos(angle)])
+    origin = np.array([40.0, 40.0])
+
+    def slanted(x0, y0, x1, y1):  # a rectangle in the line's own frame, placed on the page turned by 6 degrees
+        return np.array([origin + x * along + y * across for x, y in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))],
+                        dtype=np.float32)
+
+    seen = np.zeros((200, 700), dtype=np.float32)
+    for word in range(6):  # six words with gaps between them, the core of one line 14 px thick
+        cv2.fillPoly(seen, [np.round(slanted(10 + 100 * word, 8, 90 + 100 * word, 22)).astype(np.int32)], 0.9)
+    line = slanted(0, 0, 600, 30)
+    assert le.rows_in_box(seen, line) == 1
+    two = np.zeros_like(seen)
+    for y0 in (4, 18):  # two thin rows of small print in one box
+        cv2.fillPoly(two, [np.round(slanted(10, y0, 590, y0 + 6)).astype(np.int32)], 0.9)
+    assert le.rows_in_box(two, line) == 2

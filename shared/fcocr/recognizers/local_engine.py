@@ -350,15 +350,14 @@ def trusted(boxes: list[np.ndarray], text_map: TextMap) -> bool:
 
 
 def rows_in_box(probability: np.ndarray, box: np.ndarray) -> int:
-    """Runs of text across a box's thickness (its bounding rectangle's shorter side): 1 for a line, more
-    for lines run together."""
-    height, width = probability.shape
-    x0, y0 = max(0, int(box[:, 0].min())), max(0, int(box[:, 1].min()))
-    x1, y1 = min(width, int(math.ceil(box[:, 0].max())) + 1), min(height, int(math.ceil(box[:, 1].max())) + 1)
-    region = probability[y0:y1, x0:x1]
+    """Runs of text across a box's thickness, on the map straightened along the box (a page photographed a
+    few degrees askew has slanted boxes): 1 for a line, more for lines run together."""
+    if min(box_size(box)) < 2:
+        return 1
+    region = crop(probability, box)  # turned so that the line runs along the rows
     if region.size == 0:
         return 0
-    profile = region.mean(axis=1) if x1 - x0 >= y1 - y0 else region.mean(axis=0)
+    profile = region.mean(axis=1)
     on = profile > 0.5 * float(profile.max())
     return int(on[0]) + int(np.count_nonzero(on[1:] & ~on[:-1]))
 
