@@ -251,7 +251,8 @@ def _replaced(storage: Storage, content_key: str, etag: str) -> bool:
 
 def _drop_checkpoints(storage: Storage, source: SourceRef, runtime: Runtime) -> None:
     """The page answers kept for a version that no longer exists: no retry will use them, and what was read
-    from a document leaves with it. Left to the reconcile timer's sweep when storage fails now."""
+    from a document leaves with it. A storage fault here does not fail the event: the log line names the
+    object, and its checkpoints stay."""
     try:
         checkpoints.clear(storage, source)
     except FcocrError as exc:
