@@ -222,6 +222,31 @@ def fc3_async(config: AsyncConfig, function_name: Any) -> dict:
 
 
 # ------------------------------------------------------------------------------------------ ROS, FC 2.0
+def fc2_runtime_properties(f: Any, value: Callable[[Any], Any]) -> dict[str, Any]:
+    """A FC 2.0 function's initializer, sizes and asynchronous configuration, named as ROS names them
+    (s.yaml's fc component names the same in camelCase: ``camel_case``); ``value`` renders a declared value."""
+    props: dict[str, Any] = {}
+    if f.initializer:
+        props["Initializer"] = f.initializer
+        props["InitializationTimeout"] = f.initialization_timeout
+    props.update({"MemorySize": value(f.sized.memory), "Timeout": value(f.sized.timeout),
+                  "InstanceConcurrency": f.instance_concurrency})
+    if f.async_config:
+        a = f.async_config
+        props["AsyncConfiguration"] = {"MaxAsyncRetryAttempts": value(a.max_retries)}
+        if a.max_event_age:
+            props["AsyncConfiguration"]["MaxAsyncEventAgeInSeconds"] = a.max_event_age
+        if a.on_failure:
+            props["AsyncConfiguration"]["Destination"] = {"OnFailure": value(a.on_failure)}
+    return props
+
+
+def camel_case(props: dict[str, Any]) -> dict[str, Any]:
+    """``props`` with every key's first letter in lower case, nested dicts too (values are left alone)."""
+    return {key[:1].lower() + key[1:]: camel_case(item) if isinstance(item, dict) else item
+            for key, item in props.items()}
+
+
 def fc2_template(code_uris: dict[str, str] | None = None) -> dict:
     """The FC 2.0 transform template; ``code_uris``: function -> oss:// URI (``fcocr package --code-bucket``)."""
     service: dict[str, Any] = {"Type": "Aliyun::Serverless::Service", "Properties": {
@@ -237,18 +262,7 @@ def fc2_template(code_uris: dict[str, str] | None = None) -> dict:
             "CodeUri": (code_uris or {}).get(f.name) or f"../../build/{f.name}.zip",
             "Handler": f.handler_for(2),
         }
-        if f.initializer:
-            props["Initializer"] = f.initializer
-            props["InitializationTimeout"] = f.initialization_timeout
-        props.update({"MemorySize": ros(f.sized.memory), "Timeout": ros(f.sized.timeout),
-                      "InstanceConcurrency": f.instance_concurrency})
-        if f.async_config:
-            a = f.async_config
-            props["AsyncConfiguration"] = {"MaxAsyncRetryAttempts": ros(a.max_retries)}
-            if a.max_event_age:
-                props["AsyncConfiguration"]["MaxAsyncEventAgeInSeconds"] = a.max_event_age
-            if a.on_failure:
-                props["AsyncConfiguration"]["Destination"] = {"OnFailure": ros(a.on_failure)}
+        props.update(fc2_runtime_properties(f, ros))
         props["EnvironmentVariables"] = ros_environment(f)
         events = {}
         for t in f.triggers:
@@ -400,18 +414,7 @@ def fc2_s_yaml(code_dir: str) -> dict:
         v = lambda value: s_value(value, 2)  # noqa: E731
         function: dict[str, Any] = {"name": f.name, "description": f.description, "runtime": deploy.FC2_RUNTIME,
                                     "codeUri": f"{code_dir}/{f.name}.zip", "handler": f.handler_for(2)}
-        if f.initializer:
-            function["initializer"] = f.initializer
-            function["initializationTimeout"] = f.initialization_timeout
-        function.update({"memorySize": v(f.sized.memory), "timeout": v(f.sized.timeout),
-                         "instanceConcurrency": f.instance_concurrency})
-        if f.async_config:
-            a = f.async_config
-            function["asyncConfiguration"] = {"maxAsyncRetryAttempts": v(a.max_retries)}
-            if a.max_event_age:
-                function["asyncConfiguration"]["maxAsyncEventAgeInSeconds"] = a.max_event_age
-            if a.on_failure:
-                function["asyncConfiguration"]["destination"] = {"onFailure": v(a.on_failure)}
+        function.update(camel_case(fc2_runtime_properties(f, v)))
         function["environmentVariables"] = s_environment(f, 2)
         triggers = []
         for t in f.triggers:
