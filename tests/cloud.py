@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+from contextlib import contextmanager
 from types import SimpleNamespace
+from typing import Iterator
 
 from PIL import Image
 
@@ -14,10 +16,46 @@ from fcocr.events import oss_event
 from fcocr.runtime import Runtime
 
 from .conftest import event_bytes, load_function
+from .emulators.market import MarketEmulator
+from .emulators.tencent import TencentEmulator
+from .emulators.viapi import ViapiEmulator
 
 handler = load_function("ocr_upload").handler
 BUCKET = "fcocr-cloud"
 AK, SK, TOKEN = "STS.cloud-ak", "cloud-secret", "cloud-token"
+APPCODE = "0123456789abcdef0123456789abcdef"
+SECRET_ID, SECRET_KEY = "AKIDfcocrtest", "tencent-secret"
+
+
+# The vendor emulators as the recognizer tests run them: started, and fcocr's environment pointed at them.
+@contextmanager
+def viapi_emulator(monkeypatch, oss, poll_ms: str | None = "5") -> Iterator[ViapiEmulator]:
+    with ViapiEmulator(credentials={AK: (SK, TOKEN)}, oss=oss) as emulator:
+        monkeypatch.setenv("FCOCR_ALIYUN_OCR_ENDPOINT", emulator.endpoint)
+        if poll_ms is not None:
+            monkeypatch.setenv("FCOCR_VIAPI_POLL_MS", poll_ms)
+        yield emulator
+
+
+@contextmanager
+def market_emulator(monkeypatch, market_ids: tuple[str, ...] | None = None) -> Iterator[MarketEmulator]:
+    """The market emulator, with the URL of each of ``market_ids`` (default: every market API) set."""
+    from fcocr.recognizers.market import IDS, url_variable
+
+    with MarketEmulator(appcode=APPCODE) as emulator:
+        monkeypatch.setenv("ALIYUN_MARKET_APPCODE", APPCODE)
+        for market_id in market_ids or IDS:
+            monkeypatch.setenv(url_variable(market_id), emulator.url_for(market_id))
+        yield emulator
+
+
+@contextmanager
+def tencent_emulator(monkeypatch) -> Iterator[TencentEmulator]:
+    with TencentEmulator(credentials={SECRET_ID: SECRET_KEY}) as emulator:
+        monkeypatch.setenv("TENCENTCLOUD_SECRET_ID", SECRET_ID)
+        monkeypatch.setenv("TENCENTCLOUD_SECRET_KEY", SECRET_KEY)
+        monkeypatch.setenv("FCOCR_TENCENT_ENDPOINT", emulator.endpoint)
+        yield emulator
 
 
 def frozen_time_left(monkeypatch, seconds: float) -> None:

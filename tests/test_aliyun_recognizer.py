@@ -9,7 +9,7 @@ from fcocr import pipeline, tasks
 from fcocr.errors import TransientError
 from fcocr.recognizers import family as provider
 
-from .cloud import AK, BUCKET, SK, TOKEN, frozen_time_left, image, pdf, result, route, upload
+from .cloud import AK, BUCKET, SK, TOKEN, frozen_time_left, image, pdf, result, route, upload, viapi_emulator
 from .emulators.oss import OssEmulator
 from .emulators.viapi import ViapiEmulator
 
@@ -19,9 +19,7 @@ MP4 = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41" + b"\x00\x00\x
 
 @pytest.fixture
 def viapi(monkeypatch, oss):
-    with ViapiEmulator(credentials={AK: (SK, TOKEN)}, oss=oss) as emulator:
-        monkeypatch.setenv("FCOCR_ALIYUN_OCR_ENDPOINT", emulator.endpoint)
-        monkeypatch.setenv("FCOCR_VIAPI_POLL_MS", "5")
+    with viapi_emulator(monkeypatch, oss) as emulator:
         yield emulator
 
 

@@ -17,7 +17,7 @@ from fcocr.config import Settings
 from fcocr.recognizers import aliyun
 from fcocr.runtime import Runtime
 
-from .cloud import AK, BUCKET, SK, TOKEN, fc_context, image, pdf, result, route, upload
+from .cloud import BUCKET, fc_context, image, pdf, result, route, upload, viapi_emulator
 from .emulators.viapi import ViapiEmulator
 
 SEED_PRINTED_RESULT = r'{\"Content\":\"<div > <h2 > 2017 年 3 ⽉ 40 多家陶企上榜失信被执⾏⼈名单 </h2></div>\"}'
@@ -25,9 +25,7 @@ SEED_PRINTED_RESULT = r'{\"Content\":\"<div > <h2 > 2017 年 3 ⽉ 40 多家陶�
 
 @pytest.fixture
 def viapi(monkeypatch, oss):
-    with ViapiEmulator(credentials={AK: (SK, TOKEN)}, oss=oss) as emulator:
-        monkeypatch.setenv("FCOCR_ALIYUN_OCR_ENDPOINT", emulator.endpoint)
-        monkeypatch.setenv("FCOCR_VIAPI_POLL_MS", "5")
+    with viapi_emulator(monkeypatch, oss) as emulator:
         monkeypatch.setattr(aliyun.FAMILY, "sleep", lambda seconds: None)  # no real pauses between polls
         yield emulator
 

@@ -23,22 +23,16 @@ from fcocr.routing import Router
 from fcocr.runtime import Runtime
 from fcocr.storage import CLAIM_PREFIX, RESERVED_PREFIXES, LocalStorage, open_storage
 
-from .cloud import BUCKET, fc_context, image, result, route
+from .cloud import BUCKET, fc_context, image, market_emulator, result, route
 from .conftest import event_bytes, put_local, read_result
-from .emulators.market import MarketEmulator
 
-APPCODE = "0123456789abcdef0123456789abcdef"
 NOW = 1_800_000_000.0
 FORK = multiprocessing.get_context("fork")
 
 
 @pytest.fixture
 def market(monkeypatch, oss):
-    from fcocr.recognizers.market import url_variable
-
-    with MarketEmulator(appcode=APPCODE) as emulator:
-        monkeypatch.setenv("ALIYUN_MARKET_APPCODE", APPCODE)
-        monkeypatch.setenv(url_variable("general"), emulator.url_for("general"))
+    with market_emulator(monkeypatch, ("general",)) as emulator:
         route(monkeypatch, "market.general")
         yield emulator
 

@@ -6,28 +6,20 @@ import copy
 
 import pytest
 
-from .cloud import AK, SK, TOKEN, image, result, route, upload
-from .emulators.market import MarketEmulator
+from .cloud import image, market_emulator, result, route, upload, viapi_emulator
 from .emulators.market import example as market_example
 from .emulators.viapi import ViapiEmulator
-
-APPCODE = "0123456789abcdef0123456789abcdef"
 
 
 @pytest.fixture
 def viapi(monkeypatch, oss):
-    with ViapiEmulator(credentials={AK: (SK, TOKEN)}, oss=oss) as emulator:
-        monkeypatch.setenv("FCOCR_ALIYUN_OCR_ENDPOINT", emulator.endpoint)
+    with viapi_emulator(monkeypatch, oss, poll_ms=None) as emulator:
         yield emulator
 
 
 @pytest.fixture
 def market(monkeypatch, oss):
-    from fcocr.recognizers.market import url_variable
-
-    with MarketEmulator(appcode=APPCODE) as emulator:
-        monkeypatch.setenv("ALIYUN_MARKET_APPCODE", APPCODE)
-        monkeypatch.setenv(url_variable("taxi"), emulator.url_for("taxi"))
+    with market_emulator(monkeypatch, ("taxi",)) as emulator:
         yield emulator
 
 

@@ -14,25 +14,14 @@ from fcocr import pipeline
 from fcocr.errors import ConfigError
 from fcocr.routing import Router
 
-from .cloud import image, result, upload
-from .emulators.market import MarketEmulator
-from .emulators.tencent import TencentEmulator
+from .cloud import image, market_emulator, result, tencent_emulator, upload
 
-SECRET_ID, SECRET_KEY = "AKIDfcocrtest", "tencent-secret"
-APPCODE = "0123456789abcdef0123456789abcdef"
 PRIMARY, SECOND = "tencent.VatInvoiceOCR", "market.general"
 
 
 @pytest.fixture
 def vendors(monkeypatch, oss):
-    from fcocr.recognizers.market import url_variable
-
-    with TencentEmulator(credentials={SECRET_ID: SECRET_KEY}) as tencent, MarketEmulator(appcode=APPCODE) as market:
-        monkeypatch.setenv("TENCENTCLOUD_SECRET_ID", SECRET_ID)
-        monkeypatch.setenv("TENCENTCLOUD_SECRET_KEY", SECRET_KEY)
-        monkeypatch.setenv("FCOCR_TENCENT_ENDPOINT", tencent.endpoint)
-        monkeypatch.setenv("ALIYUN_MARKET_APPCODE", APPCODE)
-        monkeypatch.setenv(url_variable("general"), market.url_for("general"))
+    with tencent_emulator(monkeypatch) as tencent, market_emulator(monkeypatch, ("general",)) as market:
         yield tencent, market
 
 

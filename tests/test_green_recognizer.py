@@ -22,9 +22,21 @@ from fcocr.runtime import Credentials, Runtime
 from fcocr.storage import OssStorage
 from fcocr.tools import cli
 
-from .cloud import AK, BUCKET, SK, TOKEN, fc_context, frozen_time_left, image, pdf, result, route, upload
+from .cloud import (
+    AK,
+    BUCKET,
+    SK,
+    TOKEN,
+    fc_context,
+    frozen_time_left,
+    image,
+    pdf,
+    result,
+    route,
+    upload,
+    viapi_emulator,
+)
 from .emulators.green import GreenEmulator, load_examples
-from .emulators.viapi import ViapiEmulator
 
 UID, SEED = "1234567890123456", "fcocr_test_seed_42"
 EXAMPLES = load_examples()
@@ -471,9 +483,7 @@ def test_a_multi_page_pdf_is_refused_before_paying(monkeypatch, oss, green):
 # ------------------------------------------------------------------------------------ viapi async
 @pytest.fixture
 def viapi(monkeypatch, oss):
-    with ViapiEmulator(credentials={AK: (SK, TOKEN)}, oss=oss) as emulator:
-        monkeypatch.setenv("FCOCR_ALIYUN_OCR_ENDPOINT", emulator.endpoint)
-        monkeypatch.setenv("FCOCR_VIAPI_POLL_MS", "5")
+    with viapi_emulator(monkeypatch, oss) as emulator:
         monkeypatch.setenv("FCOCR_RECONCILE_BUCKETS", BUCKET)
         yield emulator
 

@@ -21,8 +21,7 @@ from fcocr.recognizers import market
 from fcocr.results import ResultDocument
 from fcocr.retry import VendorFault, classify
 
-from .cloud import image, result, route, upload
-from .test_market_recognizer import APPCODE
+from .cloud import APPCODE, image, result, route, upload
 
 
 def refused(env: dict[str, str]) -> ConfigError:

@@ -14,23 +14,16 @@ from fcocr import pipeline
 from fcocr.errors import ConfigError
 from fcocr.events import oss_event
 from fcocr.recognizers import market as market_family
-from fcocr.recognizers.market import IDS as MARKET_IDS
-from fcocr.recognizers.market import url_variable
 
-from .cloud import image, result, route, upload
+from .cloud import image, market_emulator, result, route, upload
 from .conftest import event_bytes, load_function, put_local, read_result
-from .emulators.market import MarketEmulator
 
-APPCODE = "0123456789abcdef0123456789abcdef"
 MiB = 1024 * 1024
 
 
 @pytest.fixture
 def market(monkeypatch):
-    with MarketEmulator(appcode=APPCODE) as emulator:
-        monkeypatch.setenv("ALIYUN_MARKET_APPCODE", APPCODE)
-        for market_id in MARKET_IDS:
-            monkeypatch.setenv(url_variable(market_id), emulator.url_for(market_id))
+    with market_emulator(monkeypatch) as emulator:
         yield emulator
 
 

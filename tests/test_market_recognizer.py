@@ -10,19 +10,13 @@ from fcocr.errors import TransientError
 from fcocr.recognizers.market import IDS as MARKET_IDS
 from fcocr.recognizers.market import url_variable as market_url_variable
 
-from .cloud import image, pdf, result, route, upload
-from .emulators import market as market_emulator
-from .emulators.market import MarketEmulator
-
-APPCODE = "0123456789abcdef0123456789abcdef"
+from .cloud import image, market_emulator, pdf, result, route, upload
+from .emulators import market as market_wire
 
 
 @pytest.fixture
 def market(monkeypatch, oss):
-    with MarketEmulator(appcode=APPCODE) as emulator:
-        monkeypatch.setenv("ALIYUN_MARKET_APPCODE", APPCODE)
-        for market_id in MARKET_IDS:
-            monkeypatch.setenv(market_url_variable(market_id), emulator.url_for(market_id))
+    with market_emulator(monkeypatch) as emulator:
         yield emulator
 
 
@@ -42,7 +36,7 @@ def test_every_market_api_answers_through_the_handler_and_keeps_the_raw_answer(m
     assert call.appcode_ok and call.id == market_id and call.status == 200
     expected_format = {"bank-card": "inputs", "business-card": "inputs", "text": "multipart"}.get(market_id, "json")
     assert call.format == expected_format
-    body = json.loads(market_emulator.response_text(market_id, call.variant, format=call.format))
+    body = json.loads(market_wire.response_text(market_id, call.variant, format=call.format))
     assert doc["raw"] == body  # verbatim, typos and all
     assert doc.get("fields") or doc.get("lines")
 
@@ -145,18 +139,18 @@ def test_a_template_route_without_a_template_is_refused_before_any_call(monkeypa
 VARIANT_OPTIONS = {
     ("idcard", "back"): {"side": "back"}, ("driver-license", "back"): {"side": "back"},
     ("vehicle-license", "back"): {"side": "back"}, ("template", "default"): {"template_id": "95d551ee-8b2b"},
-    ("template", "table"): {"template_id": market_emulator.TABLE_TEMPLATE_ID},
+    ("template", "table"): {"template_id": market_wire.TABLE_TEMPLATE_ID},
     ("table", "html"): {"format": "html"}, ("table", "xlsx"): {"format": "xlsx"}, ("table", "json"): {"format": "json"},
 }
 
 
-@pytest.mark.parametrize("market_id,variant", [k for k in market_emulator.examples() if k[1] != "error"])
+@pytest.mark.parametrize("market_id,variant", [k for k in market_wire.examples() if k[1] != "error"])
 def test_every_documented_example_becomes_a_result_without_loss(monkeypatch, oss, market, market_id, variant):
     record, doc = run(monkeypatch, oss, market_id, VARIANT_OPTIONS.get((market_id, variant)),
                       key=f"market/{market_id}-{variant}.jpg")
     assert record["status"] == "succeeded", doc.get("error")
     call = market.requests[-1]
     assert call.variant == variant
-    assert doc["raw"] == json.loads(market_emulator.response_text(market_id, variant, format=call.format))
+    assert doc["raw"] == json.loads(market_wire.response_text(market_id, variant, format=call.format))
     if doc.get("documentType"):
         assert any(v not in (None, [], "") for k, v in doc["fields"].items() if k != "side")

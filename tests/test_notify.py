@@ -18,9 +18,8 @@ from fcocr.results import ResultDocument, ResultWriter, utc_now
 from fcocr.runtime import Runtime
 from fcocr.storage import open_storage
 
-from .cloud import AK, BUCKET, SK, TOKEN, fc_context, image, result, route, upload
+from .cloud import AK, BUCKET, SK, TOKEN, fc_context, image, result, route, upload, viapi_emulator
 from .emulators.mns import MnsEmulator, WebhookReceiver
-from .emulators.viapi import ViapiEmulator
 
 ID_NUMBER = "310228199601115400"
 SECRET = "webhook-secret"
@@ -29,8 +28,7 @@ MESSAGE_KEYS = {"event", "id", "sentAt", "bucket", "key", "etag", "status", "doc
 
 @pytest.fixture
 def viapi(monkeypatch, oss):
-    with ViapiEmulator(credentials={AK: (SK, TOKEN)}, oss=oss) as emulator:
-        monkeypatch.setenv("FCOCR_ALIYUN_OCR_ENDPOINT", emulator.endpoint)
+    with viapi_emulator(monkeypatch, oss, poll_ms=None) as emulator:
         route(monkeypatch, "aliyun.RecognizeIdentityCard", {"Side": "face"})
         yield emulator
 

@@ -14,21 +14,16 @@ from fcocr.events import oss_event
 from fcocr.recognizers import capability
 from fcocr.storage import TASK_PREFIX
 
-from .cloud import BUCKET, fc_context, handler, image, pdf, result, route, upload
+from .cloud import BUCKET, fc_context, handler, image, pdf, result, route, tencent_emulator, upload
 from .conftest import event_bytes
-from .emulators.tencent import TencentEmulator
 
-SECRET_ID, SECRET_KEY = "AKIDfcocrtest", "tencent-secret"
 EMPTY = {"VatInvoiceInfos": [], "Items": []}  # an answer (charged for) whose fields are all empty
 RECOGNIZER = "tencent.VatInvoiceOCR"
 
 
 @pytest.fixture
 def tencent(monkeypatch, oss):
-    with TencentEmulator(credentials={SECRET_ID: SECRET_KEY}) as emulator:
-        monkeypatch.setenv("TENCENTCLOUD_SECRET_ID", SECRET_ID)
-        monkeypatch.setenv("TENCENTCLOUD_SECRET_KEY", SECRET_KEY)
-        monkeypatch.setenv("FCOCR_TENCENT_ENDPOINT", emulator.endpoint)
+    with tencent_emulator(monkeypatch) as emulator:
         route(monkeypatch, RECOGNIZER)
         yield emulator
 

@@ -17,7 +17,7 @@ from fcocr.runtime import Credentials, Runtime
 from fcocr.storage import OssStorage, open_storage, put_staged
 from fcocr.tools.cli import main as fcocr_main
 
-from .cloud import AK, BUCKET, SK, TOKEN, fc_context, image, result, route, upload
+from .cloud import AK, BUCKET, SK, TOKEN, fc_context, image, result, route, upload, viapi_emulator
 from .conftest import VALIDATOR
 from .emulators.viapi import ViapiEmulator
 
@@ -26,8 +26,7 @@ ID_NUMBER = "310228199601115400"  # the viapi example's, which it sends as a JSO
 
 @pytest.fixture
 def viapi(monkeypatch, oss):
-    with ViapiEmulator(credentials={AK: (SK, TOKEN)}, oss=oss) as emulator:
-        monkeypatch.setenv("FCOCR_ALIYUN_OCR_ENDPOINT", emulator.endpoint)
+    with viapi_emulator(monkeypatch, oss, poll_ms=None) as emulator:
         yield emulator
 
 

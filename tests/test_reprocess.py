@@ -8,25 +8,18 @@ import json
 import pytest
 
 from fcocr.model import Outcome, SourceRef, TaskRef
-from fcocr.recognizers.market import IDS as MARKET_IDS
-from fcocr.recognizers.market import url_variable as market_url_variable
 from fcocr.results import ResultDocument, ResultWriter, utc_now
 from fcocr.storage import LocalStorage
 from fcocr.tools import cli
 
-from .cloud import AK, BUCKET, SK, TOKEN, image, route
-from .emulators.market import MarketEmulator
+from .cloud import AK, BUCKET, SK, TOKEN, image, market_emulator, route
 
-APPCODE = "0123456789abcdef0123456789abcdef"
 REGION = "cn-shanghai"
 
 
 @pytest.fixture
 def market(monkeypatch):
-    with MarketEmulator(appcode=APPCODE) as emulator:
-        monkeypatch.setenv("ALIYUN_MARKET_APPCODE", APPCODE)
-        for market_id in MARKET_IDS:
-            monkeypatch.setenv(market_url_variable(market_id), emulator.url_for(market_id))
+    with market_emulator(monkeypatch) as emulator:
         yield emulator
 
 

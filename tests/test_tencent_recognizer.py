@@ -6,18 +6,12 @@ import pytest
 
 from fcocr.errors import TransientError
 
-from .cloud import image, pdf, result, route, upload
-from .emulators.tencent import TencentEmulator
-
-SECRET_ID, SECRET_KEY = "AKIDfcocrtest", "tencent-secret"
+from .cloud import image, pdf, result, route, tencent_emulator, upload
 
 
 @pytest.fixture
 def tencent(monkeypatch, oss):
-    with TencentEmulator(credentials={SECRET_ID: SECRET_KEY}) as emulator:
-        monkeypatch.setenv("TENCENTCLOUD_SECRET_ID", SECRET_ID)
-        monkeypatch.setenv("TENCENTCLOUD_SECRET_KEY", SECRET_KEY)
-        monkeypatch.setenv("FCOCR_TENCENT_ENDPOINT", emulator.endpoint)
+    with tencent_emulator(monkeypatch) as emulator:
         route(monkeypatch, "tencent.VatInvoiceOCR")
         yield emulator
 

@@ -8,8 +8,7 @@ import pytest
 from fcocr.imaging import sniff_format
 from fcocr.videoinfo import VideoInfo, video_info
 
-from .cloud import AK, SK, TOKEN, result, route, upload
-from .emulators.viapi import ViapiEmulator
+from .cloud import AK, SK, TOKEN, result, route, upload, viapi_emulator
 from .videos import avi, mp4
 
 
@@ -40,9 +39,7 @@ def test_a_damaged_or_headerless_video_says_nothing_rather_than_failing(data):
 
 @pytest.fixture
 def viapi(monkeypatch, oss):
-    with ViapiEmulator(credentials={AK: (SK, TOKEN)}, oss=oss) as emulator:
-        monkeypatch.setenv("FCOCR_ALIYUN_OCR_ENDPOINT", emulator.endpoint)
-        monkeypatch.setenv("FCOCR_VIAPI_POLL_MS", "5")
+    with viapi_emulator(monkeypatch, oss) as emulator:
         yield emulator
 
 
